@@ -1,0 +1,18 @@
+"""fasnas: neural-architecture search for small face anti-spoofing students distilled from FLIP.
+
+The package re-exports its public API here; heavy submodules (torch, timm, open_clip, optuna)
+are imported only when their functions are used.
+"""
+
+from fasnas.errors import CheckpointError, ConfigError, DataError, FasnasError, StorageError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CheckpointError",
+    "ConfigError",
+    "DataError",
+    "FasnasError",
+    "StorageError",
+    "__version__",
+]

@@ -1,0 +1,7 @@
+"""``python -m fasnas`` runs the command line."""
+
+import sys
+
+from fasnas.cli import main
+
+sys.exit(main())

@@ -1,0 +1,125 @@
+"""The ``fasnas`` command line.
+
+Owns argument parsing only: every subcommand parses, calls one library function, prints its
+result and sets the exit code. A :class:`~fasnas.errors.FasnasError` becomes one line on stderr
+and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported inside the
+handlers so that ``fasnas --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fasnas.errors import FasnasError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from fasnas.data.check import check_layout
+
+    report = check_layout(args.root, benchmark=args.benchmark, size=args.size)
+    print(report.table())
+    for problem in report.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if report.problems:
+        print(f"{len(report.problems)} problem(s) found in {args.root}", file=sys.stderr)
+        return 2
+    print(f"ok: {args.root} is a valid {args.benchmark} layout")
+    return 0
+
+
+def _data_synth(args: argparse.Namespace) -> int:
+    from fasnas.data.synth import synthesize
+
+    summary = synthesize(
+        args.out, scale=args.scale, size=args.size, seed=args.seed, workers=args.workers
+    )
+    print(summary)
+    return 0
+
+
+def _data_prepare(args: argparse.Namespace) -> int:
+    from fasnas.data.prepare import prepare
+
+    report = prepare(
+        dataset=args.dataset,
+        videos=args.videos,
+        out=args.out,
+        detector=args.detector,
+        boxes=args.boxes,
+        workers=args.workers,
+        margin=args.margin,
+    )
+    print(report.summary())
+    return 0
+
+
+def _add_data(commands: argparse._SubParsersAction) -> None:
+    data = commands.add_parser("data", help="inspect, synthesise and prepare FAS data")
+    sub = data.add_subparsers(dest="data_command", required=True)
+
+    check = sub.add_parser("check", help="validate a FLIP-layout root and count its videos")
+    check.add_argument("root", type=Path, help="folder holding MCIO/ (or WCS/)")
+    check.add_argument("--benchmark", default="MCIO", choices=["MCIO", "WCS"])
+    check.add_argument(
+        "--size", type=int, default=None, help="expected frame size in px (default: the most "
+        "common size found; FLIP uses 224)"
+    )
+    check.set_defaults(handler=_data_check)
+
+    synth = sub.add_parser("synth", help="write a synthetic MCIO benchmark in FLIP's layout")
+    synth.add_argument("out", type=Path, help="output root (MCIO/ is created inside)")
+    synth.add_argument("--scale", type=float, default=0.1, help="fraction of the real counts")
+    synth.add_argument("--size", type=int, default=64, help="frame size in px (FLIP: 224)")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--workers", type=int, default=1, help="parallel processes")
+    synth.set_defaults(handler=_data_synth)
+
+    prepare = sub.add_parser(
+        "prepare", help="raw MCIO videos -> FLIP layout (frame sampling, face crops, lists)"
+    )
+    prepare.add_argument("--dataset", required=True, help="msu, casia, replay or oulu")
+    prepare.add_argument("--videos", required=True, type=Path, help="the dataset's raw folder")
+    prepare.add_argument("--out", required=True, type=Path, help="output root (holds MCIO/)")
+    prepare.add_argument("--detector", default="haar", help="haar (default) or boxes")
+    prepare.add_argument("--boxes", type=Path, default=None, help="per-video box files")
+    prepare.add_argument("--workers", type=int, default=1)
+    prepare.add_argument(
+        "--margin", type=float, default=None, help="box expansion factor (default FLIP-like)"
+    )
+    prepare.set_defaults(handler=_data_prepare)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``fasnas`` parser."""
+    parser = argparse.ArgumentParser(
+        prog="fasnas",
+        description="Search small face anti-spoofing students distilled from FLIP teachers.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_data(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except FasnasError as error:
+        if args.debug:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

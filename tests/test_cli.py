@@ -1,0 +1,35 @@
+"""Tests of the command-line frame: exit codes, --help, python -m."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from fasnas.cli import main
+
+
+def test_help_runs_without_heavy_imports() -> None:
+    code = (
+        "import sys\n"
+        "from fasnas.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = [m for m in ('torch', 'timm', 'open_clip', 'optuna') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_python_dash_m_works() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "fasnas", "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0
+    assert "data" in result.stdout
+
+
+def test_user_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
+    code = main(["data", "check", str(tmp_path / "nowhere")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(line.startswith("error:") or "problem" in line for line in err)
