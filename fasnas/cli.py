@@ -66,8 +66,10 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     check.add_argument("root", type=Path, help="folder holding MCIO/ (or WCS/)")
     check.add_argument("--benchmark", default="MCIO", choices=["MCIO", "WCS"])
     check.add_argument(
-        "--size", type=int, default=None, help="expected frame size in px (default: the most "
-        "common size found; FLIP uses 224)"
+        "--size",
+        type=int,
+        default=None,
+        help="expected frame size in px (default: the most common size found; FLIP uses 224)",
     )
     check.set_defaults(handler=_data_check)
 

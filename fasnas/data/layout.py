@@ -121,7 +121,8 @@ class Layout:
     def list_path(self, domain: str, list_class: str, split: str) -> Path:
         """Path of ``<ds>_{real,fake}_{split}.txt``."""
         if list_class not in LIST_CLASSES:
-            raise DataError(f"list class must be one of {sorted(LIST_CLASSES)}, got {list_class!r}")
+            valid = sorted(LIST_CLASSES)
+            raise DataError(f"list class must be one of {valid}, got {list_class!r}")
         if split not in SPLITS:
             raise DataError(f"split must be one of {list(SPLITS)}, got {split!r}")
         return self.txt_dir / f"{domain}_{list_class}_{split}.txt"

@@ -1,0 +1,183 @@
+"""Rows drawn from several frame caches, and the three frame sets of a protocol.
+
+Owns :class:`FrameSet` (a view over rows of one or more :class:`~fasnas.data.cache.FrameCache`
+objects, with labels, domains and video ids) and :func:`protocol_frames`, which opens the caches a
+protocol needs and splits them into source-train, source-validation (held out by video) and
+target-test sets. Training and evaluation read images only through a FrameSet, so nothing here
+loads a whole domain into memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from fasnas.data.cache import FrameCache
+from fasnas.data.layout import Layout
+from fasnas.data.protocols import Protocol, validation_videos
+
+
+@dataclass(frozen=True)
+class FrameSet:
+    """A set of frames, each a row of one of ``caches``.
+
+    Attributes:
+        caches: The frame caches the rows come from.
+        which: ``(N,)`` index into ``caches`` of each frame.
+        rows: ``(N,)`` row of each frame in its cache.
+        labels: ``(N,)`` 1 real, 0 spoof.
+        domains: ``(N,)`` domain names.
+        video_ids: ``(N,)`` video ids (scores are fused per video).
+    """
+
+    caches: tuple[FrameCache, ...]
+    which: np.ndarray
+    rows: np.ndarray
+    labels: np.ndarray
+    domains: np.ndarray
+    video_ids: np.ndarray
+
+    @classmethod
+    def from_caches(cls, parts: Sequence[tuple[FrameCache, np.ndarray | None]]) -> FrameSet:
+        """Concatenate ``(cache, rows)`` parts; ``rows=None`` takes every row of the cache."""
+        caches, which, rows = [], [], []
+        for index, (cache, selected) in enumerate(parts):
+            selected = np.arange(len(cache)) if selected is None else np.asarray(selected)
+            caches.append(cache)
+            which.append(np.full(len(selected), index, dtype=np.int64))
+            rows.append(selected.astype(np.int64))
+        which_all = np.concatenate(which) if which else np.zeros(0, np.int64)
+        rows_all = np.concatenate(rows) if rows else np.zeros(0, np.int64)
+        return cls(
+            caches=tuple(caches),
+            which=which_all,
+            rows=rows_all,
+            labels=_gather(caches, which_all, rows_all, lambda c: c.labels).astype(np.int64),
+            domains=_gather(caches, which_all, rows_all, lambda c: _domains(c)),
+            video_ids=_gather(caches, which_all, rows_all, lambda c: c.video_ids),
+        )
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The content keys of the caches, in order (for hashing what a run used)."""
+        return tuple(cache.key for cache in self.caches)
+
+    def images(self, index: np.ndarray) -> np.ndarray:
+        """The uint8 ``(B, S, S, 3)`` images of frames ``index``, in that order."""
+        index = np.asarray(index, dtype=np.int64)
+        first = self.caches[0]
+        out = np.empty((len(index), first.size, first.size, 3), dtype=np.uint8)
+        which = self.which[index]
+        for cache_index in np.unique(which):
+            positions = np.flatnonzero(which == cache_index)
+            out[positions] = self.caches[cache_index].batch(self.rows[index[positions]])
+        return out
+
+    def groups(self) -> dict[tuple[str, int], np.ndarray]:
+        """Frame indices per (domain, label), the unit of FLIP's balanced batches."""
+        result: dict[tuple[str, int], np.ndarray] = {}
+        for domain in np.unique(self.domains):
+            for label in (0, 1):
+                members = np.flatnonzero((self.domains == domain) & (self.labels == label))
+                if len(members):
+                    result[(str(domain), label)] = members
+        return result
+
+
+def _domains(cache: FrameCache) -> np.ndarray:
+    return np.array([record.domain for record in cache.records])
+
+
+def _gather(caches, which, rows, column) -> np.ndarray:
+    if not len(rows):
+        return np.zeros(0)
+    columns = [np.asarray(column(cache)) for cache in caches]
+    out = np.empty(len(rows), dtype=np.result_type(*columns))
+    for index, values in enumerate(columns):
+        mask = which == index
+        out[mask] = values[rows[mask]]
+    return out
+
+
+@dataclass(frozen=True)
+class ProtocolFrames:
+    """The frames one protocol trains, thresholds and tests on."""
+
+    protocol: Protocol
+    source_train: FrameSet
+    source_val: FrameSet
+    target_test: FrameSet
+
+    @property
+    def all_caches(self) -> tuple[FrameCache, ...]:
+        """Every distinct cache the protocol touches (for teacher caching)."""
+        seen: dict[str, FrameCache] = {}
+        for frames in (self.source_train, self.source_val, self.target_test):
+            for cache in frames.caches:
+                seen.setdefault(cache.key, cache)
+        return tuple(seen.values())
+
+
+def protocol_frames(
+    layout: Layout,
+    protocol: Protocol,
+    *,
+    size: int,
+    cache_dir: Path,
+    val_fraction: float = 0.1,
+    seed: int = 0,
+    progress: bool = True,
+) -> ProtocolFrames:
+    """Open (building if needed) the caches of ``protocol`` and split them.
+
+    Sources come from their ``train`` lists (and CelebA-Spoof's when ``protocol.celeb``); a
+    ``val_fraction`` of source videos, stratified by (domain, label), is held out for the honest
+    threshold. With ``protocol.shots``, the first ``shots`` lines of each of the target's shot
+    lists join training. The target's ``test`` list (frame0 and frame1) is the test set.
+    """
+
+    def open_cache(domain: str, split: str) -> FrameCache:
+        return FrameCache.open(layout, domain, split, size, cache_dir, progress=progress)
+
+    sources = list(protocol.sources) + (["celeb"] if protocol.celeb else [])
+    source_caches = [open_cache(domain, "train") for domain in sources]
+    held_out = validation_videos(
+        [record for cache in source_caches for record in cache.records], val_fraction, seed
+    )
+    train_parts, val_parts = [], []
+    for cache in source_caches:
+        is_val = np.isin(cache.video_ids, sorted(held_out))
+        train_parts.append((cache, np.flatnonzero(~is_val)))
+        val_parts.append((cache, np.flatnonzero(is_val)))
+    if protocol.shots:
+        shot_cache = open_cache(protocol.target, "shot")
+        train_parts.append((shot_cache, _first_shots(shot_cache, protocol.shots)))
+    target = open_cache(protocol.target, "test")
+    return ProtocolFrames(
+        protocol=protocol,
+        source_train=FrameSet.from_caches(train_parts),
+        source_val=FrameSet.from_caches(val_parts),
+        target_test=FrameSet.from_caches([(target, None)]),
+    )
+
+
+def _first_shots(cache: FrameCache, shots: int) -> np.ndarray:
+    """Rows of the first ``shots`` listed videos of each class, in list order."""
+    chosen: list[int] = []
+    for label in (1, 0):
+        videos: list[str] = []
+        for row, record in enumerate(cache.records):
+            if record.label != label:
+                continue
+            if record.video_id not in videos:
+                if len(videos) == shots:
+                    continue
+                videos.append(record.video_id)
+            chosen.append(row)
+    return np.array(sorted(chosen), dtype=np.int64)

@@ -1,0 +1,64 @@
+"""Finding, loading and vetting the teacher of a protocol.
+
+Owns the rule that a study never distils from a teacher that saw its target: the teacher file
+records its source domains, and a teacher whose sources include the protocol's target domain is
+refused (that is leakage). Also maps the config's teacher model names to open_clip configs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fasnas.config import StudyConfig, TeacherConfig
+from fasnas.data.protocols import Protocol, get_protocol
+from fasnas.errors import CheckpointError
+
+
+def model_spec(teacher: TeacherConfig) -> tuple[str, dict | None]:
+    """``(model_name, model_cfg)`` for open_clip; ``"tiny"`` is the CPU-demo config."""
+    if teacher.model == "tiny":
+        from fasnas.teacher.flip import TINY_CONFIG
+
+        return "tiny", teacher.model_cfg or TINY_CONFIG
+    return teacher.model, teacher.model_cfg
+
+
+def config_protocol(config: StudyConfig, name: str) -> Protocol:
+    """The protocol ``name`` with the study's data options (CelebA-Spoof, shots)."""
+    return get_protocol(name, celeb=config.data.celeb, shots=config.data.shots)
+
+
+def check_no_leakage(path: Path, sources: tuple[str, ...], protocol: Protocol) -> None:
+    """Refuse a teacher trained on the protocol's own target domain.
+
+    Raises:
+        CheckpointError: When ``protocol.target`` is among ``sources``.
+    """
+    if protocol.target in sources:
+        raise CheckpointError(
+            f"{path}: teacher was trained on {sorted(sources)}, which include protocol "
+            f"{protocol.name}'s target domain {protocol.target!r} (leakage); use a teacher "
+            f"trained on {list(protocol.sources)} only"
+        )
+
+
+def load_protocol_teacher(config: StudyConfig, name: str):
+    """Load ``<teacher.dir>/<name>.pt`` and vet it for ``name``'s protocol.
+
+    Returns:
+        ``(teacher, info)`` as :func:`fasnas.teacher.checkpoints.load_teacher` does.
+
+    Raises:
+        CheckpointError: When the file is missing or corrupt, or trained on the target.
+    """
+    from fasnas.teacher.checkpoints import load_teacher
+
+    path = config.teacher.file_for(name)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no teacher for protocol {name}; run `fasnas teacher train --config "
+            f"{config.path} --protocol {name}` or `fasnas teacher import ... --out {path}`"
+        )
+    teacher, info = load_teacher(path)
+    check_no_leakage(path, tuple(info.sources), config_protocol(config, name))
+    return teacher, info
