@@ -13,7 +13,9 @@ from fasnas import _compat
 def test_recognises_only_the_exact_error() -> None:
     assert _compat.is_missing_nms_error(RuntimeError("operator torchvision::nms does not exist"))
     assert not _compat.is_missing_nms_error(RuntimeError("some other failure"))
-    assert not _compat.is_missing_nms_error(ImportError("operator torchvision::nms does not exist"))
+    assert not _compat.is_missing_nms_error(
+        ImportError("operator torchvision::nms does not exist")
+    )
 
 
 def test_timm_and_open_clip_import_after_the_shim() -> None:
@@ -40,10 +42,7 @@ def test_shim_is_needed_only_when_the_error_occurs() -> None:
     bare = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     state = bare.stdout.strip()
     assert state in {"imports-cleanly", "needs-shim"}, bare.stderr
-    probe = (
-        "from fasnas._compat import ensure_torchvision\n"
-        "print(ensure_torchvision())\n"
-    )
+    probe = "from fasnas._compat import ensure_torchvision\nprint(ensure_torchvision())\n"
     patched = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert patched.returncode == 0, patched.stderr
     assert patched.stdout.strip() == str(state == "needs-shim")
