@@ -186,6 +186,45 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
         command.set_defaults(handler=handler)
 
 
+def _study_run(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.study import run_study
+
+    config = load_config(args.config)
+    run_study(config, n_trials=args.n_trials, timeout=args.timeout, progress=not args.quiet)
+    return 0
+
+
+def _add_study(commands: argparse._SubParsersAction) -> None:
+    study = commands.add_parser("study", help="run architecture-search studies")
+    sub = study.add_subparsers(dest="study_command", required=True)
+    run = sub.add_parser("run", help="run a study in this process (SQLite, NSGA-II by default)")
+    run.add_argument("config", type=Path, help="studies/X.yaml")
+    run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
+    run.add_argument("--timeout", type=float, default=None, help="seconds")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_study_run)
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from fasnas.cost import describe_cost
+
+    print(describe_cost(args.model, img_size=args.img_size, latency=args.latency))
+    return 0
+
+
+def _add_cost(commands: argparse._SubParsersAction) -> None:
+    cost = commands.add_parser("cost", help="GMACs, params and CPU latency of a model or spec")
+    cost.add_argument(
+        "model",
+        help="a timm model name, open_clip:<config> (e.g. open_clip:ViT-B-16), or a JSON/YAML "
+        "file holding a StudentSpec",
+    )
+    cost.add_argument("--img-size", type=int, default=None, help="input size (default 224)")
+    cost.add_argument("--latency", action="store_true", help="also measure CPU latency")
+    cost.set_defaults(handler=_cost)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full ``fasnas`` parser."""
     parser = argparse.ArgumentParser(
@@ -196,6 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     _add_data(commands)
     _add_teacher(commands)
+    _add_study(commands)
+    _add_cost(commands)
     return parser
 
 

@@ -1,0 +1,159 @@
+"""Tests of the shared fit/evaluate loop (fasnas.train)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from fasnas.data.cache import FrameCache
+from fasnas.data.frameset import FrameSet
+from fasnas.train import (
+    Augment,
+    BalancedBatches,
+    NonFiniteLossError,
+    Normalization,
+    evaluate_model,
+    fit,
+    lr_factor,
+    to_input,
+)
+
+NORM = Normalization(size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+
+
+@pytest.fixture
+def frames(tmp_path, make_layout) -> FrameSet:
+    layout = make_layout(tmp_path / "root", domains=("msu", "casia"), videos_per_class=3, size=16)
+    caches = [
+        FrameCache.open(layout, domain, "test", 16, tmp_path / "cache", progress=False)
+        for domain in ("msu", "casia")
+    ]
+    return FrameSet.from_caches([(cache, None) for cache in caches])
+
+
+def test_frame_set_concatenates_caches(frames) -> None:
+    # test lists = train minus 1 shot video per class: 2 real + 2 fake videos x 2 frames each
+    assert len(frames) == 2 * 8
+    assert sorted(frames.groups()) == [("casia", 0), ("casia", 1), ("msu", 0), ("msu", 1)]
+    assert all(len(members) == 4 for members in frames.groups().values())
+    images = frames.images(np.array([15, 0]))
+    assert images.shape == (2, 16, 16, 3) and images.dtype == np.uint8
+    last_cache = frames.caches[frames.which[15]]
+    assert np.array_equal(images[0], last_cache.batch(np.array([frames.rows[15]]))[0])
+
+
+def test_balanced_batches_hold_each_group_equally_and_cover_it(frames) -> None:
+    sampler = BalancedBatches(frames, per_group=2, seed=0)
+    seen = []
+    for _ in range(2):  # 2 batches x 2 per group = one pass over each 4-frame group
+        batch = next(sampler)
+        assert len(batch) == 8
+        keys = list(zip(frames.domains[batch], frames.labels[batch], strict=True))
+        assert all(keys.count(key) == 2 for key in set(keys))
+        seen.extend(batch.tolist())
+    assert sorted(seen) == list(range(len(frames)))
+
+
+def test_lr_factor_by_hand() -> None:
+    assert lr_factor(0, 100, 0.1, "cosine") == pytest.approx(0.1)
+    assert lr_factor(9, 100, 0.1, "cosine") == pytest.approx(1.0)
+    assert lr_factor(10, 100, 0.1, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 0.1, "cosine") == pytest.approx(0.5)  # halfway through the decay
+    assert lr_factor(99, 100, 0.0, "constant") == 1.0
+
+
+def test_augment_flips_and_keeps_grey_images_grey() -> None:
+    rng = np.random.default_rng(0)
+    image = np.arange(4 * 4 * 3, dtype=np.uint8).reshape(1, 4, 4, 3)
+    flipped = Augment(flip_p=1.0, saturation=0.0)(image, rng)
+    assert np.array_equal(flipped[0], image[0, :, ::-1])
+    grey = np.full((3, 8, 8, 3), 120, dtype=np.uint8)  # saturation 0: scaling it changes nothing
+    out = Augment(flip_p=0.0, saturation=0.5, saturation_p=1.0)(grey, rng)
+    assert np.array_equal(out, grey)
+    assert Augment.scaled(0.0) == Augment(flip_p=0.0, saturation=0.0, saturation_p=0.5)
+
+
+def test_to_input_normalises_by_hand() -> None:
+    white = np.full((1, 16, 16, 3), 255, dtype=np.uint8)
+    x = to_input(white, NORM, torch.device("cpu"))
+    assert x.shape == (1, 3, 16, 16)
+    assert torch.allclose(x, torch.full_like(x, (1.0 - 0.5) / 0.25))
+    small = to_input(np.zeros((2, 32, 32, 3), np.uint8), NORM, torch.device("cpu"))
+    assert small.shape == (2, 3, 16, 16)
+    assert torch.allclose(small, torch.full_like(small, -2.0))
+
+
+def _tiny_model() -> torch.nn.Module:
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4, 2),
+    )
+
+
+def _fit(model, frames, **overrides):
+    def loss_fn(images, labels, index):
+        return torch.nn.functional.cross_entropy(model(images), labels)
+
+    kwargs = dict(
+        norm=NORM,
+        iterations=30,
+        lr=0.05,
+        weight_decay=0.0,
+        per_group=2,
+        seed=3,
+        device=torch.device("cpu"),
+        progress=False,
+        log_every=1,
+    )
+    kwargs.update(overrides)
+    return fit(model, frames, loss_fn, **kwargs)
+
+
+def test_fit_learns_and_is_deterministic_under_a_seed(frames) -> None:
+    torch.manual_seed(0)
+    first = _fit(_tiny_model(), frames)
+    torch.manual_seed(0)
+    second = _fit(_tiny_model(), frames)
+    assert first.losses == second.losses
+    assert np.mean(first.losses[-5:]) < np.mean(first.losses[:5])
+
+
+def test_fit_raises_on_a_non_finite_loss(frames) -> None:
+    model = _tiny_model()
+
+    def nan_loss(images, labels, index):
+        return model(images).sum() * math.nan
+
+    with pytest.raises(NonFiniteLossError, match="non-finite loss"):
+        fit(
+            model,
+            frames,
+            nan_loss,
+            norm=NORM,
+            iterations=2,
+            lr=0.1,
+            weight_decay=0.0,
+            per_group=1,
+            seed=0,
+            device=torch.device("cpu"),
+            progress=False,
+        )
+
+
+def test_evaluate_model_reports_both_thresholds(frames) -> None:
+    labels = torch.from_numpy(frames.labels)
+
+    def oracle(x: torch.Tensor) -> torch.Tensor:  # one batch, in order: logits of the true label
+        return torch.stack([1 - labels[: x.shape[0]], labels[: x.shape[0]]], dim=1).float() * 5
+
+    result = evaluate_model(oracle, frames, frames, norm=NORM, device=torch.device("cpu"))
+    assert set(result) == {"test-eer", "source-threshold"}
+    assert result["test-eer"]["hter"] == 0.0
+    assert result["source-threshold"]["hter"] == 0.0
+    assert result["test-eer"]["n_videos"] == 8
