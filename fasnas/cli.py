@@ -23,6 +23,8 @@ def _data_check(args: argparse.Namespace) -> int:
 
     report = check_layout(args.root, benchmark=args.benchmark, size=args.size)
     print(report.table())
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in report.problems:
         print(f"error: {problem}", file=sys.stderr)
     if report.problems:

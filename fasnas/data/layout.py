@@ -139,7 +139,7 @@ class Layout:
         """
         path = self.list_path(domain, list_class, split)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # tolerate a byte-order mark
         except FileNotFoundError:
             raise DataError(f"{path}: list file not found") from None
         except (OSError, UnicodeDecodeError) as error:
