@@ -204,8 +204,7 @@ class PreparedProtocol:
     teacher: Any  # the teacher module in online mode, else None
     teacher_sha256: str
     embed_dim: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
+    preprocess: Any  # the teacher's Preprocess (students take its statistics, their own size)
 
 
 class StudentObjective:
@@ -268,8 +267,7 @@ class StudentObjective:
             teacher=teacher.to(self.device).eval() if online else None,
             teacher_sha256=info.file_sha256,
             embed_dim=teacher.embed_dim,
-            mean=tuple(teacher.preprocess.mean),
-            std=tuple(teacher.preprocess.std),
+            preprocess=teacher.preprocess,
         )
         self._prepared[protocol] = prepared
         return prepared
@@ -277,12 +275,12 @@ class StudentObjective:
     def run_protocol(self, protocol: str, student_spec, distill, seed: int) -> dict[str, Any]:
         """Train a fresh student on ``protocol``'s sources and score it on its target."""
         from fasnas.students import create_student
-        from fasnas.train import Augment, Normalization, evaluate_model, fit, seed_everything
+        from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
         prepared = self.prepare(protocol)
         seed_everything(seed)
         student = create_student(student_spec, embed_dim=prepared.embed_dim)
-        norm = Normalization(student_spec.img_size, prepared.mean, prepared.std)
+        norm = prepared.preprocess.resized(student_spec.img_size)
         loss_fn = distillation_loss(
             student, distill, prepared.outputs, online_teacher=prepared.teacher
         )

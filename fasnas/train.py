@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from fasnas.data.frameset import FrameSet
 from fasnas.metrics import eer_threshold, evaluate
+from fasnas.preprocess import Preprocess
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, np.ndarray], torch.Tensor]
 Forward = Callable[[torch.Tensor], torch.Tensor]
@@ -34,15 +35,6 @@ THRESHOLDS = ("test-eer", "source-threshold")
 
 class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss (the trial fails with this reason)."""
-
-
-@dataclass(frozen=True)
-class Normalization:
-    """How uint8 frames become model input: resize to ``size``, then ``(x/255 - mean) / std``."""
-
-    size: int
-    mean: tuple[float, float, float]
-    std: tuple[float, float, float]
 
 
 def select_device(preference: str = "auto") -> torch.device:
@@ -125,17 +117,9 @@ class Augment:
         return out
 
 
-def to_input(images: np.ndarray, norm: Normalization, device: torch.device) -> torch.Tensor:
+def to_input(images: np.ndarray, norm: Preprocess, device: torch.device) -> torch.Tensor:
     """uint8 ``(B, H, W, 3)`` -> normalised float ``(B, 3, size, size)`` on ``device``."""
-    x = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2).float()
-    x = x / 255.0
-    if x.shape[-1] != norm.size or x.shape[-2] != norm.size:
-        x = torch.nn.functional.interpolate(
-            x, size=(norm.size, norm.size), mode="bilinear", antialias=True, align_corners=False
-        )
-    mean = torch.tensor(norm.mean, device=device).view(1, 3, 1, 1)
-    std = torch.tensor(norm.std, device=device).view(1, 3, 1, 1)
-    return (x - mean) / std
+    return norm.normalize(images, device)
 
 
 @dataclass
@@ -167,7 +151,7 @@ def fit(
     frames: FrameSet,
     loss_fn: LossFn,
     *,
-    norm: Normalization,
+    norm: Preprocess,
     iterations: int,
     lr: float,
     weight_decay: float,
@@ -234,7 +218,7 @@ def predict_scores(
     forward: Forward,
     frames: FrameSet,
     *,
-    norm: Normalization,
+    norm: Preprocess,
     device: torch.device,
     batch_size: int = 256,
     amp: bool = True,
@@ -274,7 +258,7 @@ def evaluate_model(
     val: FrameSet,
     test: FrameSet,
     *,
-    norm: Normalization,
+    norm: Preprocess,
     device: torch.device,
     amp: bool = True,
 ) -> dict[str, dict]:

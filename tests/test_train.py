@@ -10,18 +10,18 @@ import torch
 
 from fasnas.data.cache import FrameCache
 from fasnas.data.frameset import FrameSet
+from fasnas.preprocess import Preprocess
 from fasnas.train import (
     Augment,
     BalancedBatches,
     NonFiniteLossError,
-    Normalization,
     evaluate_model,
     fit,
     lr_factor,
     to_input,
 )
 
-NORM = Normalization(size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
+NORM = Preprocess(size=16, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
 
 
 @pytest.fixture
