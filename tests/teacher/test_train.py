@@ -1,0 +1,157 @@
+"""End-to-end tests of `fasnas teacher train` and `fasnas teacher cache` on a tiny layout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fasnas.cli import main
+from fasnas.config import load_config
+from fasnas.errors import CheckpointError, ConfigError
+from fasnas.teacher.cache import TeacherCache, cache_protocol, protocol_outputs
+from fasnas.teacher.checkpoints import load_teacher, save_teacher, sha256_file
+
+CONFIG = """\
+name: tiny
+seed: 0
+data:
+  root: {root}
+  size: 32
+  val_fraction: 0.34
+protocols: [M]
+teacher:
+  variant: flip-it
+  model: tiny
+  init: {init}
+  train:
+    iterations: 40
+    lr: 2.0e-3
+    weight_decay: 0.0
+    batch_per_group: 2
+"""
+
+
+@pytest.fixture
+def study(tmp_path, make_layout) -> Path:
+    make_layout(tmp_path / "data", videos_per_class=4, size=32)
+    path = tmp_path / "study.yaml"
+    path.write_text(CONFIG.format(root=tmp_path / "data", init="random"))
+    return path
+
+
+@pytest.mark.slow
+def test_train_then_cache_from_the_cli(study, capsys) -> None:
+    assert main(["teacher", "train", "--config", str(study), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "teacher M: HTER" in out and "test-EER threshold" in out and "source-val" in out
+    config = load_config(study)
+    teacher, info = load_teacher(config.teacher.file_for("M"))
+    assert info.protocol == "M"
+    assert set(info.sources) == {"oulu", "casia", "replay"}
+    assert info.source_sha256 == "random"
+    metrics = info.extra["metrics"]
+    assert set(metrics) == {"test-eer", "source-threshold"}
+    # the fixture's fakes carry a visible checkerboard: the trained teacher separates them
+    assert metrics["test-eer"]["auc"] > 0.9
+
+    assert main(["teacher", "cache", "--config", str(study), "--quiet"]) == 0
+    assert "0 reused" in capsys.readouterr().out
+    assert main(["teacher", "cache", "--config", str(study), "--quiet"]) == 0
+    assert "0 built" in capsys.readouterr().out
+
+    caches = cache_protocol(config, "M", progress=False)
+    cache, built = caches[0]
+    assert not built
+    frames_cache = _frames_of(config, "M")
+    rows = np.arange(len(frames_cache.source_train))
+    outputs = protocol_outputs(
+        config.data.cache_dir, "M", frames_cache.source_train, info.file_sha256
+    )
+    # cached outputs equal a fresh forward pass of the teacher on the same frames
+    images = frames_cache.source_train.images(rows[:6])
+    x = teacher.preprocess.normalize(images)
+    with torch.no_grad():
+        expected_logits = teacher(x).numpy()
+        expected_embed = teacher.embed(x).numpy()
+    assert np.allclose(outputs.logits(rows[:6]), expected_logits, atol=1e-5)
+    assert np.allclose(outputs.embeddings(rows[:6]), expected_embed, atol=2e-3)  # float16
+    assert np.allclose(outputs.text, teacher.class_text_embeddings().numpy(), atol=1e-6)
+
+
+def _frames_of(config, protocol):
+    from fasnas.data.frameset import protocol_frames
+    from fasnas.data.layout import Layout
+    from fasnas.teacher.resolve import config_protocol
+
+    return protocol_frames(
+        Layout(config.data.root),
+        config_protocol(config, protocol),
+        size=config.data.size,
+        cache_dir=config.data.cache_dir,
+        val_fraction=config.data.val_fraction,
+        seed=config.data.seed,
+        progress=False,
+    )
+
+
+def test_init_is_never_a_silent_random_init(tmp_path, make_layout) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text(CONFIG.format(root=tmp_path, init="random").replace("  init: random\n", ""))
+    from fasnas.teacher.train import train_teacher
+
+    with pytest.raises(ConfigError, match="teacher.init: required"):
+        train_teacher(load_config(path), "M", progress=False)
+
+
+def test_a_teacher_trained_on_the_target_is_refused(study, capsys) -> None:
+    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+
+    config = load_config(study)
+    leaky = build_teacher("flip-it", "tiny", TINY_CONFIG)
+    save_teacher(
+        leaky,
+        config.teacher.file_for("M"),
+        protocol="M",
+        sources=("msu", "casia", "replay"),
+        source_sha256="random",
+    )
+    assert main(["teacher", "cache", "--config", str(study), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "leakage" in err and "'msu'" in err and len(err.splitlines()) == 1
+
+
+def test_a_cache_from_another_teacher_is_refused(study, capsys) -> None:
+    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+
+    config = load_config(study)
+    path = config.teacher.file_for("M")
+    torch.manual_seed(1)
+    save_teacher(
+        build_teacher("flip-it", "tiny", TINY_CONFIG),
+        path,
+        protocol="M",
+        sources=("oulu", "casia", "replay"),
+        source_sha256="random",
+    )
+    cache_protocol(config, "M", progress=False)
+    frames = _frames_of(config, "M")
+    torch.manual_seed(2)
+    save_teacher(
+        build_teacher("flip-it", "tiny", TINY_CONFIG),
+        path,
+        protocol="M",
+        sources=("oulu", "casia", "replay"),
+        source_sha256="random",
+    )
+    with pytest.raises(CheckpointError, match="teacher cache is from another teacher"):
+        protocol_outputs(config.data.cache_dir, "M", frames.source_train, sha256_file(path))
+    # `fasnas teacher cache` rebuilds it for the new teacher
+    rebuilt = cache_protocol(config, "M", progress=False)
+    assert all(built for _, built in rebuilt)
+    cache = TeacherCache.open_for(
+        config.data.cache_dir, "M", frames.source_train.caches[0], sha256_file(path)
+    )
+    assert cache.meta["teacher_sha256"] == sha256_file(path)
