@@ -55,6 +55,7 @@ def _data_prepare(args: argparse.Namespace) -> int:
         boxes=args.boxes,
         workers=args.workers,
         margin=args.margin,
+        window=args.window,
     )
     print(report.summary())
     return 0
@@ -89,11 +90,22 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
     prepare.add_argument("--dataset", required=True, help="msu, casia, replay or oulu")
     prepare.add_argument("--videos", required=True, type=Path, help="the dataset's raw folder")
     prepare.add_argument("--out", required=True, type=Path, help="output root (holds MCIO/)")
-    prepare.add_argument("--detector", default="haar", help="haar (default) or boxes")
+    prepare.add_argument(
+        "--detector", default="haar", help="haar (default), boxes, or package.module:Name"
+    )
     prepare.add_argument("--boxes", type=Path, default=None, help="per-video box files")
     prepare.add_argument("--workers", type=int, default=1)
     prepare.add_argument(
-        "--margin", type=float, default=None, help="box expansion factor (default FLIP-like)"
+        "--margin",
+        type=float,
+        default=None,
+        help="grow the face box to a square of side max(w,h)*(1+MARGIN) (default 0.25)",
+    )
+    prepare.add_argument(
+        "--window",
+        type=int,
+        default=10,
+        help="frames either side of a sampled frame to try when it has no face",
     )
     prepare.set_defaults(handler=_data_prepare)
 
