@@ -16,6 +16,7 @@ with::
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -118,7 +119,7 @@ def run_study(
     n_trials: int | None = None,
     timeout: float | None = None,
     progress: bool = True,
-    echo: Callable[[str], Any] = print,
+    echo: Callable[[str], Any] | None = None,
 ):
     """Create (or continue) the study and run trials in this process.
 
@@ -129,6 +130,7 @@ def run_study(
 
     from fasnas.objective import ObjectiveSettings, StudentObjective, TrialFailed, constraints
 
+    echo = echo or functools.partial(print, flush=True)
     settings = SearchSettings.from_config(config)
     objective_settings = ObjectiveSettings.from_config(config)
     space = load_space(config)
