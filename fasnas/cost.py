@@ -28,17 +28,22 @@ Example::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import json
 import statistics
 import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from math import prod
+from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from torch import nn
 
 from fasnas.errors import ConfigError
@@ -372,3 +377,52 @@ def named_model_cost(
     else:
         model = _timm_model(name, img_size, num_classes)
     return model_cost(model, img_size, latency=latency)
+
+
+@lru_cache(maxsize=512)
+def _spec_cost(spec_json: str, latency: bool, runs: int) -> Cost:
+    from fasnas.students import DeployedStudent, StudentSpec, create_student
+
+    spec = StudentSpec.from_dict(json.loads(spec_json))
+    student = create_student(spec, embed_dim=1).reparameterize().eval()
+    return model_cost(DeployedStudent(student), spec.img_size, latency=latency, runs=runs)
+
+
+def spec_cost(spec: Any, *, latency: bool = False, runs: int = 30) -> Cost:
+    """Cost of a :class:`~fasnas.students.StudentSpec` as deployed: reparameterised, logits
+    only (the distillation projection is training-only). Memoised by spec: cost depends on
+    the spec alone, so it is known before any training."""
+    return _spec_cost(json.dumps(spec.to_dict(), sort_keys=True), latency, runs)
+
+
+def describe_cost(
+    model_or_spec: str, *, img_size: int | None = None, latency: bool = False
+) -> str:
+    """``fasnas cost``: a model name or a StudentSpec file (JSON/YAML), as printable lines."""
+    path = Path(model_or_spec)
+    if path.suffix.lower() in {".json", ".yaml", ".yml"}:
+        from fasnas.students import StudentSpec
+
+        if not path.is_file():
+            raise ConfigError(f"{path}: student spec file not found")
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            raise ConfigError(f"{path}: invalid JSON/YAML") from None
+        spec = StudentSpec.from_dict(data, where=str(path))
+        if img_size is not None:
+            spec = dataclasses.replace(spec, img_size=img_size)
+        cost, label = spec_cost(spec, latency=latency), f"{spec.label} (deployed: logits only)"
+    else:
+        size = img_size or 224
+        cost, label = (
+            named_model_cost(model_or_spec, size, latency=latency),
+            f"{model_or_spec} @{size}",
+        )
+    lines = [label, f"  GMACs   {cost.gmacs:.4f}  (1 MAC = 1 multiply-add; attention counted)"]
+    lines.append(f"  params  {cost.params / 1e6:.3f} M")
+    if cost.latency_ms is not None:
+        lines.append(f"  latency {cost.latency_ms:.2f} ms  (CPU, batch 1, 1 thread, median)")
+    if cost.unsupported_ops:
+        lines.append(f"  not counted (unsupported ops): {cost.unsupported_ops}")
+    return "\n".join(lines)

@@ -17,12 +17,10 @@ search goes on.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,33 +86,6 @@ def constraints(trial) -> list[float]:
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """The seed of one trial's training, recorded in its user attributes."""
     return (study_seed * 1_000_003 + trial_number) % (2**31 - 1)
-
-
-class DeployedStudent(torch.nn.Module):
-    """The student as deployed: backbone and 2-class head, logits only (what cost counts)."""
-
-    def __init__(self, student: torch.nn.Module) -> None:
-        super().__init__()
-        self.student = student
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.student(x)[0]
-
-
-@lru_cache(maxsize=512)
-def _spec_cost(spec_json: str, embed_dim: int, latency: bool, runs: int) -> dict[str, Any]:
-    from fasnas.cost import model_cost
-    from fasnas.students import StudentSpec, create_student
-
-    spec = StudentSpec.from_dict(json.loads(spec_json))
-    student = create_student(spec, embed_dim=embed_dim).reparameterize().eval()
-    cost = model_cost(DeployedStudent(student), spec.img_size, latency=latency, runs=runs)
-    return asdict(cost)
-
-
-def spec_cost(spec, embed_dim: int, *, latency: bool = False, runs: int = 20) -> dict[str, Any]:
-    """Cost of a student spec as deployed (reparameterised, logits only); memoised by spec."""
-    return _spec_cost(json.dumps(spec.to_dict(), sort_keys=True), embed_dim, latency, runs)
 
 
 def distillation_loss(student: torch.nn.Module, distill, outputs, *, online_teacher=None):
@@ -315,29 +286,29 @@ class StudentObjective:
             "final_loss": fitted.final_loss,
         }
 
-    def cost_of(self, trial, student_spec) -> dict[str, Any]:
-        """Count the spec's cost and record it, with the budget constraints, on the trial."""
-        embed_dim = self.prepare(self.config.protocols[0]).embed_dim
+    def cost_of(self, trial, student_spec):
+        """Count the spec's cost (from the spec alone) and record it, with the budget
+        constraints, on the trial."""
+        from fasnas.cost import spec_cost
+
         settings = self.settings
-        cost = spec_cost(
-            student_spec, embed_dim, latency=settings.latency, runs=settings.latency_runs
-        )
-        trial.set_user_attr("gmacs", cost["gmacs"])
-        trial.set_user_attr("params", cost["params"])
-        trial.set_user_attr("unsupported_ops", cost["unsupported_ops"])
-        if cost["latency_ms"] is not None:
-            trial.set_user_attr("latency_ms", cost["latency_ms"])
+        cost = spec_cost(student_spec, latency=settings.latency, runs=settings.latency_runs)
+        trial.set_user_attr("gmacs", cost.gmacs)
+        trial.set_user_attr("params", cost.params)
+        trial.set_user_attr("unsupported_ops", cost.unsupported_ops)
+        if cost.latency_ms is not None:
+            trial.set_user_attr("latency_ms", cost.latency_ms)
         violations = [0.0]
         if settings.max_gmacs is not None:
-            violations.append(cost["gmacs"] - settings.max_gmacs)
-        if settings.max_latency_ms is not None and cost["latency_ms"] is not None:
-            violations.append(cost["latency_ms"] - settings.max_latency_ms)
+            violations.append(cost.gmacs - settings.max_gmacs)
+        if settings.max_latency_ms is not None and cost.latency_ms is not None:
+            violations.append(cost.latency_ms - settings.max_latency_ms)
         trial.set_user_attr("constraints", [max(violations)])
         return cost
 
-    def values(self, mean_hter: float, cost: dict[str, Any]) -> tuple[float, ...]:
-        values = (mean_hter, cost["gmacs"])
-        return values + (cost["latency_ms"],) if self.settings.latency else values
+    def values(self, mean_hter: float, cost) -> tuple[float, ...]:
+        values = (mean_hter, cost.gmacs)
+        return values + (cost.latency_ms,) if self.settings.latency else values
 
     def __call__(self, trial) -> tuple[float, ...]:
         import optuna

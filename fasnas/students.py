@@ -59,8 +59,10 @@ MIN_IMG_SIZE = 32
 _SCALAR_TYPES = (type(None), bool, int, float, str)
 
 
-class StudentBuildError(ValueError):
-    """A student spec that its family cannot build (bad arch value, unsupported input size)."""
+class StudentBuildError(ConfigError, ValueError):
+    """A student spec that its family cannot build (bad arch value, unsupported input size).
+
+    A user error (exit 2 on the command line); in a trial it becomes the ``fail_reason``."""
 
 
 class FrozenArch(Mapping[str, Any]):
@@ -690,3 +692,15 @@ def create_student(spec: StudentSpec, embed_dim: int) -> Student:
     if weights is not None:
         load_backbone_weights(backbone, weights)
     return Student(spec, backbone, _feature_dim(backbone), embed_dim)
+
+
+class DeployedStudent(nn.Module):
+    """The student as deployed: backbone and 2-class head, logits only (what cost and export
+    see; the projection head serves distillation during training only)."""
+
+    def __init__(self, student: Student) -> None:
+        super().__init__()
+        self.student = student
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.student(x)[0]

@@ -229,3 +229,27 @@ def test_unknown_names_raise_config_error_saying_where_to_look() -> None:
     assert "\n" not in str(info.value)
     with pytest.raises(ConfigError, match=r"open_clip\.list_models"):
         named_model_cost("open_clip:ViT-Q-99")
+
+
+def test_cost_cli_prints_a_named_model_and_a_spec_file(tmp_path, capsys) -> None:
+    from fasnas.cli import main
+
+    assert main(["cost", "resnet18"]) == 0
+    out = capsys.readouterr().out
+    assert "GMACs   1.8191" in out and "params  11.690 M" in out
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("family: resnet\narch: {depth: 18}\nimg_size: 224\n")
+    assert main(["cost", str(spec)]) == 0
+    # the deployed student is resnet18 with a 512 -> 2 head instead of 512 -> 1000:
+    # timm's 1.8191 GMACs minus 512 * 998 MACs
+    gmacs = float(capsys.readouterr().out.split("GMACs")[1].split()[0])
+    assert abs(gmacs - (1.8191 - 512 * 998 / 1e9)) < 1e-4
+
+
+def test_cost_cli_bad_spec_is_one_line_exit_2(tmp_path, capsys) -> None:
+    from fasnas.cli import main
+
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"family": "nosuch", "img_size": 64}')
+    assert main(["cost", str(spec)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
