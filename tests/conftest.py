@@ -118,7 +118,7 @@ def write_layout(
     return Layout(root, benchmark)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def make_layout() -> Callable[..., Layout]:
     """Factory fixture: ``make_layout(tmp_path, domains=..., videos_per_class=..., ...)``.
 

@@ -1,0 +1,176 @@
+"""Tests of the two-objective trial (fasnas.objective) on a tiny layout with tiny teachers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from fasnas.config import load_config
+from fasnas.objective import (
+    REJECTED_HTER,
+    ObjectiveSettings,
+    StudentObjective,
+    TrialFailed,
+    constraints,
+    describe_failure,
+    trial_seed,
+)
+from fasnas.space import SearchSpace
+from fasnas.teacher.cache import cache_protocol
+from fasnas.teacher.train import train_teacher
+from fasnas.train import NonFiniteLossError
+
+SPACE = """\
+version: 1
+name: tiny
+params:
+  family: {type: categorical, choices: [vit]}
+  vit.embed_dim: {type: categorical, choices: [32, 64]}
+  w_kd: {type: float, low: 0.0, high: 1.0}
+fixed:
+  vit.depth: 1
+  vit.num_heads: 2
+  vit.patch_size: PATCH
+  img_size: 32
+  iterations: 8
+  batch_per_group: 2
+  w_feat: 0.5
+"""
+
+STUDY = """\
+name: tiny
+seed: 3
+data: {{root: {root}, size: 32, val_fraction: 0.34}}
+protocols: [M, C]
+teacher: {{variant: flip-it, model: tiny, init: random,
+          train: {{iterations: 4, lr: 1.0e-3, batch_per_group: 2}}}}
+space: space.yaml
+objective: {objective}
+"""
+
+
+def make_study(folder: Path, layout_root: Path, *, patch: int = 8, objective: str = "{}"):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "space.yaml").write_text(SPACE.replace("PATCH", str(patch)))
+    path = folder / "study.yaml"
+    path.write_text(STUDY.format(root=layout_root, objective=objective))
+    return load_config(path)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory, make_layout):
+    """A tiny layout with trained, cached teachers for protocols M and C."""
+    root = tmp_path_factory.mktemp("objective")
+    make_layout(root / "data", videos_per_class=4, size=32)
+    config = make_study(root / "base", root / "data")
+    for protocol in config.protocols:
+        train_teacher(config, protocol, progress=False)
+        cache_protocol(config, protocol, progress=False)
+    return root, config
+
+
+def _study(config, settings):
+    return optuna.create_study(
+        directions=settings.directions,
+        sampler=optuna.samplers.NSGAIISampler(seed=0, constraints_func=constraints),
+    )
+
+
+def _objective(config, **settings):
+    objective_settings = ObjectiveSettings(**settings)
+    space = SearchSpace.load(config.path.parent / "space.yaml")
+    return StudentObjective(config, space, objective_settings), objective_settings
+
+
+@pytest.mark.slow
+def test_a_trial_trains_every_protocol_and_stores_both_metric_sets(prepared) -> None:
+    _, config = prepared
+    objective, settings = _objective(config)
+    study = _study(config, settings)
+    study.optimize(objective, n_trials=1)
+    trial = study.trials[0]
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    attrs = trial.user_attrs
+    for protocol in ("M", "C"):
+        metrics = attrs[f"metrics.{protocol}"]
+        for threshold in ("test-eer", "source-threshold"):
+            keys = {"hter", "auc", "tpr_at_fpr_1pct", "apcer", "bpcer", "acer"}
+            assert keys <= set(metrics[threshold])
+        assert metrics["train_seconds"] > 0
+        assert attrs[f"hter.{protocol}"] == metrics["test-eer"]["hter"]
+    mean = (attrs["hter.M"] + attrs["hter.C"]) / 2
+    assert trial.values[0] == pytest.approx(mean)
+    assert trial.values[1] == pytest.approx(attrs["gmacs"])
+    assert attrs["seed"] == trial_seed(config.seed, 0)
+    assert attrs["student_spec"]["family"] == "vit"
+    assert attrs["distill_spec"]["w_feat"] == 0.5
+    assert attrs["params"] > 0 and attrs["unsupported_ops"] == {}
+    assert attrs["constraints"] == [0.0]
+    # the stored params rebuild exactly the same student and distillation specs
+    space = SearchSpace.load(config.path.parent / "space.yaml")
+    spec, distill = space.fixed(trial.params)
+    assert spec.to_dict() == attrs["student_spec"]
+    assert distill.to_dict() == attrs["distill_spec"]
+
+
+@pytest.mark.slow
+def test_the_honest_threshold_can_be_the_objective(prepared) -> None:
+    _, config = prepared
+    objective, settings = _objective(config, hter="source-threshold")
+    study = _study(config, settings)
+    study.optimize(objective, n_trials=1)
+    attrs = study.trials[0].user_attrs
+    expected = (
+        attrs["metrics.M"]["source-threshold"]["hter"]
+        + attrs["metrics.C"]["source-threshold"]["hter"]
+    ) / 2
+    assert study.trials[0].values[0] == pytest.approx(expected)
+
+
+def test_a_spec_over_budget_is_rejected_before_training(prepared) -> None:
+    _, config = prepared
+    objective, settings = _objective(config, max_gmacs=1e-9)
+    study = _study(config, settings)
+    study.optimize(objective, n_trials=2)
+    for trial in study.trials:
+        assert trial.user_attrs["rejected"].startswith("over budget")
+        assert trial.user_attrs["constraints"][0] > 0
+        assert "metrics.M" not in trial.user_attrs  # nothing was trained
+        assert trial.values[0] == REJECTED_HTER
+    assert study.best_trials == []  # infeasible trials are never on the front
+
+
+def test_a_student_that_cannot_build_fails_with_a_reason_and_the_study_goes_on(
+    prepared, tmp_path
+) -> None:
+    root, base = prepared
+    config = make_study(tmp_path, root / "data", patch=12)  # 32 px is not a multiple of 12
+    objective, settings = _objective(config)
+    study = _study(config, settings)
+    study.optimize(objective, n_trials=2, catch=(TrialFailed,))
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.FAIL] * 2
+    assert all(t.user_attrs["fail_reason"].startswith("build-failed") for t in study.trials)
+
+
+def test_failure_reasons_are_short_and_stable() -> None:
+    assert describe_failure(NonFiniteLossError("non-finite loss nan at step 3")).startswith(
+        "nan-loss"
+    )
+    assert describe_failure(RuntimeError("CUDA out of memory. Tried ...")) == "out-of-memory"
+
+
+def test_objective_settings_are_validated(prepared, tmp_path) -> None:
+    root, _ = prepared
+    from fasnas.errors import ConfigError
+
+    config = make_study(tmp_path, root / "data", objective="{hter: best}")
+    with pytest.raises(ConfigError, match="objective.hter: expected one of"):
+        ObjectiveSettings.from_config(config)
+    config = make_study(tmp_path, root / "data", objective="{max_gflops: 1}")
+    with pytest.raises(ConfigError, match="objective.max_gflops: unknown key"):
+        ObjectiveSettings.from_config(config)
+    latency = ObjectiveSettings(latency=True)
+    assert latency.directions == ["minimize"] * 3
+    assert latency.metric_names[-1] == "CPU latency (ms)"
