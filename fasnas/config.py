@@ -61,6 +61,7 @@ class TeacherRecipe:
     saturation_p: float = 0.5  # probability of the saturation jitter
     warmup_frac: float = 0.0  # linear warm-up share of iterations
     mcl: bool = False  # add FLIP-MCL's two extra losses (FLIP-MCL only)
+    frozen: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
     amp: bool = True  # mixed precision when on a GPU
 
 
@@ -201,6 +202,10 @@ def _validate(config: StudyConfig) -> None:
     _positive(recipe.lr, _where(path, "teacher.train.lr"))
     _positive(recipe.weight_decay, _where(path, "teacher.train.weight_decay"), allow_zero=True)
     _positive(recipe.batch_per_group, _where(path, "teacher.train.batch_per_group"))
+    if not isinstance(recipe.frozen, tuple | list) or not all(
+        isinstance(prefix, str) for prefix in recipe.frozen
+    ):
+        raise ConfigError(f"{path}: teacher.train.frozen: expected a list of parameter prefixes")
     if recipe.mcl and teacher.variant != "flip-mcl":
         raise ConfigError(f"{path}: teacher.train.mcl: only valid with teacher.variant flip-mcl")
 

@@ -77,6 +77,23 @@ def initial_teacher(config: StudyConfig):
     return teacher, sha256_file(path)
 
 
+def freeze(teacher: torch.nn.Module, prefixes, where: str) -> int:
+    """Freeze the parameters whose names start with one of ``prefixes``; return how many.
+
+    Raises:
+        ConfigError: When a prefix matches no parameter (a typo must not pass silently).
+    """
+    frozen = 0
+    for prefix in prefixes:
+        matched = [p for name, p in teacher.named_parameters() if name.startswith(prefix)]
+        if not matched:
+            raise ConfigError(f"{where}: teacher.train.frozen: {prefix!r} matches no parameter")
+        for parameter in matched:
+            parameter.requires_grad_(False)
+            frozen += parameter.numel()
+    return frozen
+
+
 def train_teacher(
     config: StudyConfig, protocol_name: str, *, out: Path | None = None, progress: bool = True
 ) -> TeacherTrainResult:
@@ -86,6 +103,7 @@ def train_teacher(
     protocol = config_protocol(config, protocol_name)
     recipe = config.teacher.train
     teacher, init_sha = initial_teacher(config)
+    freeze(teacher, recipe.frozen, str(config.path))
     frames = protocol_frames(
         Layout(config.data.root, config.data.benchmark),
         protocol,

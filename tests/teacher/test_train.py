@@ -155,3 +155,16 @@ def test_a_cache_from_another_teacher_is_refused(study, capsys) -> None:
         config.data.cache_dir, "M", frames.source_train.caches[0], sha256_file(path)
     )
     assert cache.meta["teacher_sha256"] == sha256_file(path)
+
+
+def test_frozen_prefixes_are_checked_and_applied() -> None:
+    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+    from fasnas.teacher.train import freeze
+
+    teacher = build_teacher("flip-it", "tiny", TINY_CONFIG)
+    count = freeze(teacher, ["clip.token_embedding"], "s.yaml")
+    assert count == 49408 * 64
+    assert not teacher.clip.token_embedding.weight.requires_grad
+    assert teacher.clip.visual.conv1.weight.requires_grad
+    with pytest.raises(ConfigError, match="'clip.tokn' matches no parameter"):
+        freeze(teacher, ["clip.tokn"], "s.yaml")
