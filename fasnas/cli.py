@@ -209,15 +209,98 @@ def _study_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_start(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.study import start_study
+
+    config = load_config(args.config)
+    return start_study(
+        config,
+        workers=args.workers,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        storage=args.storage,
+    ).exit_code
+
+
+def _study_worker(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.study import attach_worker
+
+    config = load_config(args.config)
+    return attach_worker(config, storage=args.storage, index=args.index).exit_code
+
+
+def _study_resume(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.study import resume_study
+
+    config = load_config(args.config)
+    return resume_study(config, workers=args.workers, storage=args.storage).exit_code
+
+
+def _study_status(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.status import study_status
+
+    print(study_status(load_config(args.config), storage=args.storage))
+    return 0
+
+
 def _add_study(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser("study", help="run architecture-search studies")
     sub = study.add_subparsers(dest="study_command", required=True)
-    run = sub.add_parser("run", help="run a study in this process (SQLite, NSGA-II by default)")
+    run = sub.add_parser("run", help="run a study in this process (same as start --workers 1)")
     run.add_argument("config", type=Path, help="studies/X.yaml")
     run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
     run.add_argument("--timeout", type=float, default=None, help="seconds")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.set_defaults(handler=_study_run)
+
+    storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
+    start = sub.add_parser(
+        "start", help="create the study (or continue it) and run N local worker processes"
+    )
+    start.add_argument("config", type=Path, help="studies/X.yaml")
+    start.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: search.workers)"
+    )
+    start.add_argument(
+        "--n-trials", type=int, default=None, help="global trial budget (default: the config's)"
+    )
+    start.add_argument(
+        "--timeout", type=float, default=None, help="global time budget in seconds from now"
+    )
+    start.add_argument("--storage", default=None, help=storage_help)
+    start.set_defaults(handler=_study_start)
+
+    worker = sub.add_parser("worker", help="attach one worker (this process) to an existing study")
+    worker.add_argument("config", type=Path, help="studies/X.yaml")
+    worker.add_argument("--storage", default=None, help=storage_help)
+    worker.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="worker index for its sampler seed (default: from host name and pid)",
+    )
+    worker.set_defaults(handler=_study_worker)
+
+    resume = sub.add_parser(
+        "resume", help="fail and retry trials lost to crashes, then continue the study"
+    )
+    resume.add_argument("config", type=Path, help="studies/X.yaml")
+    resume.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: search.workers)"
+    )
+    resume.add_argument("--storage", default=None, help=storage_help)
+    resume.set_defaults(handler=_study_resume)
+
+    status = sub.add_parser(
+        "status", help="trial counts, Pareto front, running trials and ETA of a study"
+    )
+    status.add_argument("config", type=Path, help="studies/X.yaml")
+    status.add_argument("--storage", default=None, help=storage_help)
+    status.set_defaults(handler=_study_status)
 
 
 def _cost(args: argparse.Namespace) -> int:

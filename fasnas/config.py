@@ -14,8 +14,10 @@ A config has these sections (all optional except ``name`` and ``data``)::
     device: auto                    # auto | cpu | cuda | cuda:N
     seed: 0
 
-Later sections (space, search, storage) are read by the modules that own them, from
-:attr:`StudyConfig.raw`.
+Later sections are read by the modules that own them, from :attr:`StudyConfig.raw`:
+``space`` (a search-space file), ``search`` and ``storage`` (fasnas.study, fasnas.storage),
+``artifacts`` (the folder of per-protocol results and weights), ``objective``
+(fasnas.objective), ``early_stopping`` (fasnas.early_stop) and ``bench`` (fasnas.bench).
 """
 
 from __future__ import annotations
@@ -104,7 +106,16 @@ class StudyConfig:
 
 
 _KNOWN_TOP = {"name", "data", "protocols", "teacher", "device", "seed"}
-_LATER_SECTIONS = {"space", "search", "storage", "objective", "early_stopping", "bench", "report"}
+_LATER_SECTIONS = {
+    "space",
+    "search",
+    "storage",
+    "artifacts",
+    "objective",
+    "early_stopping",
+    "bench",
+    "report",
+}
 
 
 def _where(path: Path, key: str) -> str:

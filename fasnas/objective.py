@@ -12,7 +12,14 @@ The HTER used is ``test-eer`` (FLIP's convention, the default) or ``source-thres
 
 A failing trial (NaN loss, out of memory, a student that cannot be built at that size) records
 its reason in ``fail_reason`` and raises :class:`TrialFailed`, which the study catches so the
-search goes on.
+search goes on. A user error during a trial (the artifact store, a teacher or data file) is
+recorded as ``artifact-store: ...`` or ``setup: ...`` and raised as is: the worker stops, and
+``fasnas study resume`` retries the trial.
+
+With an ``artifact_store``, each protocol's result and student weights are saved as Optuna
+artifacts right after it finishes (:mod:`fasnas.artifacts`). A retried trial (user attribute
+``retry_of``, see :mod:`fasnas.recovery`) keeps its original's seed and reuses the protocols
+its original finished instead of training them again (``reused_from.<P>``).
 """
 
 from __future__ import annotations
@@ -194,6 +201,7 @@ class StudentObjective:
         *,
         after_protocol: OnProtocol | None = None,
         progress: bool = False,
+        artifact_store: Any = None,
     ) -> None:
         from fasnas.train import select_device
 
@@ -202,6 +210,7 @@ class StudentObjective:
         self.settings = settings or ObjectiveSettings.from_config(config)
         self.after_protocol = after_protocol
         self.progress = progress
+        self.artifact_store = artifact_store  # per-protocol artifacts (fasnas.artifacts) or None
         self.device = select_device(config.device)
         self._prepared: dict[str, PreparedProtocol] = {}
         self.last_student: torch.nn.Module | None = None  # the student of the last protocol run
@@ -310,12 +319,51 @@ class StudentObjective:
         values = (mean_hter, cost.gmacs)
         return values + (cost.latency_ms,) if self.settings.latency else values
 
+    def trial_seed_of(self, trial) -> int:
+        """A retry (``retry_of``) keeps its original's seed; other trials derive one."""
+        seed = trial.user_attrs.get("seed")
+        if "retry_of" in trial.user_attrs and isinstance(seed, int):
+            return seed
+        return trial_seed(self.config.seed, trial.number)
+
+    def reused_protocols(self, trial) -> dict[str, dict[str, Any]]:
+        """On a retry, the protocols its original finished (artifacts copied, ``reused_from``)."""
+        original_number = trial.user_attrs.get("retry_of")
+        if self.artifact_store is None or not isinstance(original_number, int):
+            return {}
+        from fasnas.artifacts import reuse_protocols
+        from fasnas.recovery import trial_by_number
+
+        original = trial_by_number(trial.study, original_number)
+        results, skipped = reuse_protocols(
+            trial, self.artifact_store, original, tuple(self.config.protocols)
+        )
+        if skipped:
+            trial.set_user_attr("reuse_skipped", skipped)
+        return results
+
+    def save_protocol(self, trial, protocol: str, result: dict[str, Any], seed: int) -> None:
+        """Upload the protocol's result and student weights as artifacts (when a store is set)."""
+        if self.artifact_store is None or self.last_student is None:
+            return
+        from fasnas.artifacts import save_protocol
+
+        context = {
+            "seed": seed,
+            "student_spec": trial.user_attrs.get("student_spec"),
+            "distill_spec": trial.user_attrs.get("distill_spec"),
+        }
+        save_protocol(trial, self.artifact_store, protocol, result, self.last_student, context)
+
     def __call__(self, trial) -> tuple[float, ...]:
         import optuna
 
+        from fasnas.errors import FasnasError, StorageError
+        from fasnas.students import StudentBuildError
+
         try:
             student_spec, distill = self.space.suggest(trial)
-            seed = trial_seed(self.config.seed, trial.number)
+            seed = self.trial_seed_of(trial)
             trial.set_user_attr("seed", seed)
             trial.set_user_attr("family", student_spec.family)
             trial.set_user_attr("img_size", student_spec.img_size)
@@ -325,9 +373,14 @@ class StudentObjective:
             if trial.user_attrs["constraints"][0] > 0:
                 trial.set_user_attr("rejected", "over budget; not trained")
                 return self.values(REJECTED_HTER, cost)
+            reused = self.reused_protocols(trial)
             per_protocol: dict[str, dict] = {}
             for protocol in self.config.protocols:
-                result = self.run_protocol(protocol, student_spec, distill, seed)
+                if protocol in reused:
+                    result = reused[protocol]
+                else:
+                    result = self.run_protocol(protocol, student_spec, distill, seed)
+                    self.save_protocol(trial, protocol, result, seed)
                 per_protocol[protocol] = result
                 record_protocol(trial, protocol, result, self.settings.hter)
                 if self.after_protocol is not None:
@@ -340,6 +393,12 @@ class StudentObjective:
         except optuna.TrialPruned:
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded, the study goes on
+            if isinstance(error, FasnasError) and not isinstance(error, StudentBuildError):
+                # the setup (artifact store, data, teacher), not the architecture: the worker
+                # stops with the error, and `study resume` retries the trial
+                kind = "artifact-store" if isinstance(error, StorageError) else "setup"
+                trial.set_user_attr("fail_reason", f"{kind}: {error}")
+                raise
             failed = isinstance(error, TrialFailed)
             reason = str(error) if failed else describe_failure(error)
             trial.set_user_attr("fail_reason", reason)

@@ -1,0 +1,263 @@
+"""Recovery of lost trials: stale-trial detection, failing them, and linked retries.
+
+Owns the rules that decide which trials are lost and how they come back, so that no trial is
+lost or silently duplicated.
+
+**Stale trials.** Each running trial records ``worker`` = ``{host, pid, pid_start, index,
+seed}`` and a ``heartbeat`` (Unix time, refreshed by its worker). A RUNNING trial is stale when
+its worker runs on this host and that process is gone (or its pid now belongs to another
+process), or when its last heartbeat is older than the grace period. On RDB storages
+(SQLite, PostgreSQL, MySQL) Optuna's own heartbeat also fails stale trials, in every worker
+before each trial, and calls :class:`RetryStaleTrial`; journal storages have no heartbeat, so
+``fasnas study resume`` runs :func:`recover`.
+
+**Failing.** :func:`fail_trial` records ``fail_reason`` and then moves the trial to FAIL through
+the storage. The state change is the atomic claim: storages refuse to finish a finished trial
+(``UpdateFinishedTrialError``), so among workers and resumers racing for the same trial exactly
+one wins, and only the winner enqueues a retry.
+
+**Retries.** :func:`enqueue_retry` enqueues a WAITING trial with the same parameters and user
+attributes ``retry_of`` (the trial it retries), ``retry_root`` (the first of the chain),
+``retry_count``, ``retry_reason`` and ``seed`` (the original's, so a retry reproduces it). The
+reverse link cannot be stored on the original: Optuna forbids changing the attributes of a
+finished trial, and failing before enqueueing is what makes the claim safe. So ``retried_by``
+is a *study* user attribute, ``retried_by.<n>`` = the retry's number, written right after the
+retry is created (:func:`retry_links` reads both directions).
+
+Retryable failures are those that say nothing about the architecture: ``interrupted`` (Ctrl-C,
+SIGTERM), ``stale: ...``, ``artifact-store: ...``, ``setup: ...`` and a FAIL with no
+``fail_reason`` (Optuna's heartbeat fails trials without one). A NaN loss or a build failure is
+final. A chain is retried at most ``max_retries`` times. Trials the global budget refused
+(``budget-spent``) are never retried.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+RETRYABLE_PREFIXES = ("interrupted", "stale", "artifact-store", "setup")
+BUDGET_SPENT = "budget-spent"
+RETRIED_BY = "retried_by.{number}"  # study user attribute: retried_by.<n> = retry's number
+
+
+def this_host() -> str:
+    """The host name recorded in ``worker.host``."""
+    return socket.gethostname()
+
+
+def process_start(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), else None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read().decode(errors="replace")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    try:
+        return int(fields[19])  # field 22 of stat; fields[0] is field 3 (state)
+    except (IndexError, ValueError):
+        return None
+
+
+def process_alive(pid: int, started: int | None = None) -> bool:
+    """Whether ``pid`` runs on this host (and, given ``started``, is the same process)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if started is None:
+        return True
+    now = process_start(pid)
+    return now is None or now == started
+
+
+def fail_reason_of(trial) -> str | None:
+    """The recorded ``fail_reason`` of a trial (None when it has none)."""
+    reason = trial.user_attrs.get("fail_reason")
+    return str(reason) if reason is not None else None
+
+
+def is_budget_spent(trial) -> bool:
+    """Whether the global budget refused this trial before it ran."""
+    return (fail_reason_of(trial) or "").startswith(BUDGET_SPENT)
+
+
+def is_retryable(trial) -> bool:
+    """A FAIL trial whose failure says nothing about its architecture."""
+    from optuna.trial import TrialState
+
+    if trial.state != TrialState.FAIL or is_budget_spent(trial):
+        return False
+    reason = fail_reason_of(trial)
+    return reason is None or reason.startswith(RETRYABLE_PREFIXES)
+
+
+def heartbeat_of(trial) -> float | None:
+    """Unix time of the trial's last heartbeat, else of its start, else None."""
+    beat = trial.user_attrs.get("heartbeat")
+    if isinstance(beat, int | float):
+        return float(beat)
+    if trial.datetime_start is not None:
+        return trial.datetime_start.timestamp()
+    return None
+
+
+def stale_reason(trial, *, grace_period: float, host: str, now: float) -> str | None:
+    """Why a RUNNING trial is stale, or None when it may still be alive."""
+    worker = trial.user_attrs.get("worker")
+    if isinstance(worker, dict) and worker.get("host") == host and "pid" in worker:
+        pid = int(worker["pid"])
+        if not process_alive(pid, worker.get("pid_start")):
+            return f"stale: worker process {pid} on {host} is gone"
+    beat = heartbeat_of(trial)
+    if beat is not None and now - beat > grace_period:
+        return f"stale: no heartbeat for {now - beat:.0f}s (grace period {grace_period:.0f}s)"
+    return None
+
+
+def trial_by_number(study, number: int):
+    """The ``FrozenTrial`` numbered ``number`` in ``study``, read from its storage."""
+    storage = study._storage
+    trial_id = storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return storage.get_trial(trial_id)
+
+
+def retry_links(study, trials: Iterable | None = None) -> dict[int, int]:
+    """``{original number: retry number}`` from ``retry_of`` attributes and ``retried_by.*``."""
+    links: dict[int, int] = {}
+    for key, value in study.user_attrs.items():
+        if key.startswith("retried_by.") and isinstance(value, int):
+            try:
+                links[int(key.removeprefix("retried_by."))] = value
+            except ValueError:
+                continue
+    for trial in trials if trials is not None else study.get_trials(deepcopy=False):
+        original = trial.user_attrs.get("retry_of")
+        if isinstance(original, int):
+            links.setdefault(original, trial.number)
+    return links
+
+
+def enqueue_retry(study, trial, reason: str) -> int:
+    """Enqueue a retry of the finished ``trial`` and link both ways; returns its number."""
+    import optuna
+    from optuna.trial import TrialState
+
+    attrs = trial.user_attrs
+    user_attrs: dict[str, Any] = {
+        "retry_of": trial.number,
+        "retry_root": int(attrs.get("retry_root", trial.number)),
+        "retry_count": int(attrs.get("retry_count", 0)) + 1,
+        "retry_reason": reason,
+    }
+    if "seed" in attrs:
+        user_attrs["seed"] = attrs["seed"]
+    template = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        system_attrs={"fixed_params": dict(trial.params)},
+        user_attrs=user_attrs,
+    )
+    storage = study._storage
+    trial_id = storage.create_new_trial(study._study_id, template_trial=template)
+    number = storage.get_trial_number_from_id(trial_id)
+    study.set_user_attr(RETRIED_BY.format(number=trial.number), number)
+    return number
+
+
+def fail_trial(study, trial, reason: str) -> bool:
+    """Record ``fail_reason`` and move a RUNNING trial to FAIL; False if it already finished."""
+    from optuna.exceptions import UpdateFinishedTrialError
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
+    except UpdateFinishedTrialError:
+        return False
+
+
+class RetryStaleTrial:
+    """Optuna ``heartbeat_stale_trial_callback`` (RDB storages): enqueue a linked retry.
+
+    Optuna calls it with the trial it has just failed for a stale heartbeat, in the one process
+    that failed it, so each stale trial gets exactly one retry.
+    """
+
+    def __init__(self, max_retries: int) -> None:
+        self.max_retries = max_retries
+
+    def __call__(self, study, trial) -> None:
+        if int(trial.user_attrs.get("retry_count", 0)) >= self.max_retries:
+            return
+        enqueue_retry(study, trial, "stale: heartbeat older than the grace period")
+
+
+@dataclass
+class RecoveryReport:
+    """What :func:`recover` did: trials failed as stale, retries enqueued, chains given up."""
+
+    failed: list[tuple[int, str]] = field(default_factory=list)  # (number, reason)
+    retried: list[tuple[int, int]] = field(default_factory=list)  # (original, retry)
+    given_up: list[tuple[int, str]] = field(default_factory=list)  # (number, reason)
+
+    def lines(self) -> list[str]:
+        """One line per action, for the terminal."""
+        out = [f"trial {n}: failed ({reason})" for n, reason in self.failed]
+        out += [f"trial {n}: retried as trial {m}" for n, m in self.retried]
+        out += [f"trial {n}: not retried ({reason})" for n, reason in self.given_up]
+        return out or ["nothing to recover: no stale trial, no failed trial awaiting a retry"]
+
+
+def recover(
+    study,
+    *,
+    grace_period: float,
+    max_retries: int,
+    host: str | None = None,
+    now: float | None = None,
+) -> RecoveryReport:
+    """Fail stale RUNNING trials, then enqueue a retry for every retryable failure without one.
+
+    Args:
+        study: The study (its storage may be RDB or journal).
+        grace_period: Seconds without heartbeat after which a RUNNING trial is stale.
+        max_retries: Retries allowed per chain (``retry_count`` of the retry).
+        host: This host's name (default: :func:`this_host`).
+        now: Unix time (default: now).
+    """
+    import warnings
+
+    import optuna
+    from optuna.trial import TrialState
+
+    report = RecoveryReport()
+    host = host or this_host()
+    now = time.time() if now is None else now
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fails + RetryStaleTrial
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        reason = stale_reason(trial, grace_period=grace_period, host=host, now=now)
+        if reason is not None and fail_trial(study, trial, reason):
+            report.failed.append((trial.number, reason))
+    trials = study.get_trials(deepcopy=False)
+    links = retry_links(study, trials)
+    for trial in trials:
+        if not is_retryable(trial) or trial.number in links:
+            continue
+        reason = fail_reason_of(trial) or "stale: failed by the storage's heartbeat"
+        if int(trial.user_attrs.get("retry_count", 0)) >= max_retries:
+            report.given_up.append((trial.number, f"{max_retries} retries already"))
+            continue
+        report.retried.append((trial.number, enqueue_retry(study, trial, reason)))
+    return report

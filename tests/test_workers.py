@@ -1,0 +1,187 @@
+"""Tests of fasnas.workers: seeds, global budgets, heartbeats, signals, and a real Ctrl-C."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import FrozenTrial, TrialState
+
+from fasnas.workers import (
+    Budget,
+    Heartbeat,
+    InterruptGuard,
+    WorkerInterrupted,
+    default_index,
+    derive_seed,
+)
+
+HERE = Path(__file__).parent
+
+
+def _helpers():
+    name = "fasnas_tests_pg"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "pg.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pg = _helpers()
+
+
+def test_worker_seeds_follow_the_documented_rule() -> None:
+    digest = hashlib.sha256(b"fasnas-worker:0:1:5").digest()
+    assert derive_seed(0, 1, 5) == int.from_bytes(digest[:8], "big") % (2**31 - 1)
+    seeds = {derive_seed(7, index, joined) for index in range(50) for joined in range(4)}
+    assert len(seeds) == 200 and all(0 <= s < 2**31 - 1 for s in seeds)
+    assert derive_seed(7, 3, 0) != derive_seed(8, 3, 0)
+    assert default_index("h", 1) >= 1000 and default_index("h", 1) != default_index("h", 2)
+
+
+def _frozen(number: int, state: TrialState, **user_attrs) -> FrozenTrial:
+    return FrozenTrial(
+        number=number,
+        state=state,
+        value=None,
+        values=[0.1, 0.1] if state == TrialState.COMPLETE else None,
+        datetime_start=None,
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=user_attrs,
+        system_attrs={},
+        intermediate_values={},
+        trial_id=number,
+    )
+
+
+def test_budget_counts_fresh_trials_only() -> None:
+    trials = [
+        _frozen(0, TrialState.COMPLETE),
+        _frozen(1, TrialState.FAIL, fail_reason="interrupted"),  # counts: its chain goes on
+        _frozen(2, TrialState.COMPLETE, retry_of=1),  # a retry: does not count again
+        _frozen(3, TrialState.FAIL, fail_reason="budget-spent: ..."),  # refused: not counted
+        _frozen(4, TrialState.RUNNING),
+    ]
+    budget = Budget(n_trials=3, deadline=None)
+    assert budget.used(trials) == 3
+    assert budget.stop_reason(trials, now=0.0) == "budget spent: 3 of 3 trials"
+    assert Budget(n_trials=4, deadline=None).stop_reason(trials, now=0.0) is None
+    waiting = [*trials, _frozen(5, TrialState.WAITING, retry_of=4)]
+    assert budget.stop_reason(waiting, now=0.0) is None  # queued retries always run
+    assert Budget(None, deadline=10.0).stop_reason(trials, now=11.0) == (
+        "timeout: the study's deadline has passed"
+    )
+    assert Budget(None, None).stop_reason(trials, now=1e12) is None
+
+
+def test_concurrent_fresh_trials_past_the_budget_are_refused() -> None:
+    # budget 2; three workers asked at the same moment and got trials 1, 2 and 3
+    trials = [
+        _frozen(0, TrialState.COMPLETE),
+        _frozen(1, TrialState.RUNNING),
+        _frozen(2, TrialState.RUNNING),
+        _frozen(3, TrialState.RUNNING),
+        _frozen(4, TrialState.RUNNING, retry_of=0),
+    ]
+    budget = Budget(n_trials=2, deadline=None)
+    assert budget.refusal(trials, 1, now=0.0) is None
+    assert budget.refusal(trials, 2, now=0.0) == (
+        "budget-spent: trial 2 is fresh trial 3 of a budget of 2 (other workers took the rest)"
+    )
+    assert budget.refusal(trials, 3, now=0.0).startswith("budget-spent: trial 3 is fresh trial 4")
+    assert Budget(None, 5.0).refusal(trials, 1, now=6.0) == (
+        "budget-spent: the study's deadline has passed"
+    )
+
+
+def test_heartbeat_thread_refreshes_the_attribute(tmp_path) -> None:
+    from optuna.storages.journal import JournalFileBackend
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "s.journal")))
+    study = optuna.create_study(storage=storage)
+    trial = study.ask()
+    with Heartbeat(storage, trial._trial_id, 0.1) as heartbeat:
+        first = storage.get_trial(trial._trial_id).user_attrs["heartbeat"]
+        time.sleep(0.5)
+        later = storage.get_trial(trial._trial_id).user_attrs["heartbeat"]
+    assert later > first + 0.1
+    study.tell(trial, 1.0)
+    assert heartbeat.beat() is False  # a finished trial takes no heartbeat
+
+
+def test_a_signal_outside_a_trial_only_asks_to_stop() -> None:
+    before = signal.getsignal(signal.SIGINT)
+    with InterruptGuard() as guard:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)
+        assert guard.requested == "SIGINT"
+        with pytest.raises(WorkerInterrupted), guard.armed():
+            pytest.fail("an armed block after a signal must not run")
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_a_signal_inside_a_trial_interrupts_it_once() -> None:
+    with InterruptGuard() as guard:
+        with pytest.raises(WorkerInterrupted, match="SIGTERM"), guard.armed():
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        os.kill(os.getpid(), signal.SIGINT)  # a second signal while cleaning up is ignored
+        time.sleep(0.05)
+        assert guard.requested == "SIGTERM"
+
+
+def _running_with_spec(storage_path: Path):
+    from optuna.storages.journal import JournalFileBackend
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(storage_path)))
+    study = optuna.load_study(study_name="tiny", storage=storage)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if "student_spec" in trial.user_attrs:
+            return trial
+    return None
+
+
+@pytest.mark.slow
+def test_ctrl_c_fails_the_trial_as_interrupted_and_resume_retries_it(tmp_path) -> None:
+    from fasnas.cli import main
+    from fasnas.config import load_config
+    from fasnas.study import open_session, set_budget
+
+    path = pg.tiny_study(tmp_path, iterations=60, n_trials=1)
+    session = open_session(load_config(path), create=True)
+    set_budget(session, None, None)
+    worker = pg.fasnas_process("study", "worker", str(path), "--index", "0")
+    journal = tmp_path / "tiny.journal"
+    try:
+        running = pg.wait_for(lambda: _running_with_spec(journal), 120, what="a running trial")
+        worker.send_signal(signal.SIGINT)
+        out, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 130, out
+    assert "interrupted" in out and "fasnas study resume" in out
+    study = session.study
+    interrupted = study.trials[running.number]
+    assert interrupted.state == TrialState.FAIL
+    assert interrupted.user_attrs["fail_reason"] == "interrupted"
+
+    assert main(["study", "resume", str(path)]) == 0
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    retry = trials[1]
+    assert retry.user_attrs["retry_of"] == 0 and study.user_attrs["retried_by.0"] == 1
+    assert retry.params == interrupted.params
+    assert retry.user_attrs["seed"] == interrupted.user_attrs["seed"]
