@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -73,6 +74,14 @@ class SearchSettings:
     heartbeat_interval: int = 60  # seconds between heartbeats of a running trial
     grace_period: int = 600  # seconds without heartbeat after which a trial is stale
     max_retries: int = 3  # retries of one lost trial
+    threads: int | None = None  # torch CPU threads per worker; None: cores // local workers
+
+    def torch_threads(self) -> int:
+        """CPU threads each worker gives torch: small students on oversubscribed cores slow
+        down several-fold (OpenMP spinning), so the cores are shared out between workers."""
+        if self.threads is not None:
+            return self.threads
+        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     @classmethod
     def from_config(cls, config: StudyConfig) -> SearchSettings:
@@ -94,6 +103,10 @@ class SearchSettings:
             raise ConfigError(
                 f"{where}.sampler: expected one of {list(SAMPLERS)}, got {settings.sampler!r}"
             )
+        if settings.threads is not None and (
+            not isinstance(settings.threads, int) or settings.threads < 1
+        ):
+            raise ConfigError(f"{where}.threads: expected an integer >= 1, got {settings.threads!r}")
         for key in ("n_trials", "timeout"):
             value = getattr(settings, key)
             if value is not None and (not _is_number(value) or value <= 0):

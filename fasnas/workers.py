@@ -313,6 +313,9 @@ def run_worker(
     # one line per trial is ours (trial_line); Optuna's own "Trial N failed" warnings would
     # print tracebacks for interrupted trials
     optuna.logging.set_verbosity(optuna.logging.ERROR)
+    import torch
+
+    torch.set_num_threads(session.settings.torch_threads())
     objective = StudentObjective(
         config,
         session.space,
