@@ -106,7 +106,8 @@ class SearchSettings:
         if settings.threads is not None and (
             not isinstance(settings.threads, int) or settings.threads < 1
         ):
-            raise ConfigError(f"{where}.threads: expected an integer >= 1, got {settings.threads!r}")
+            threads = settings.threads
+            raise ConfigError(f"{where}.threads: expected an integer >= 1, got {threads!r}")
         for key in ("n_trials", "timeout"):
             value = getattr(settings, key)
             if value is not None and (not _is_number(value) or value <= 0):
