@@ -303,6 +303,28 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=_study_status)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.report import report_study
+
+    paths = report_study(
+        load_config(args.config), out_dir=args.out, storage=args.storage, png=not args.no_png
+    )
+    print(f"report: {paths.html}")
+    print(f"summary: {paths.summary}")
+    print(f"pareto.png: {paths.png_note}")
+    return 0
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser("report", help="write the Pareto HTML report of a study")
+    report.add_argument("config", type=Path, help="studies/X.yaml")
+    report.add_argument("--out", type=Path, default=None, help="default: reports/<study>/")
+    report.add_argument("--storage", default=None, help="a storage URL overriding the config's")
+    report.add_argument("--no-png", action="store_true", help="skip pareto.png")
+    report.set_defaults(handler=_report)
+
+
 def _cost(args: argparse.Namespace) -> int:
     from fasnas.cost import describe_cost
 
@@ -333,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data(commands)
     _add_teacher(commands)
     _add_study(commands)
+    _add_report(commands)
     _add_cost(commands)
     return parser
 

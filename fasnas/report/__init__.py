@@ -29,6 +29,7 @@ __all__ = [
     "bench_study_name_for",
     "build_report",
     "load_report_data",
+    "report_study",
     "study_exists",
 ]
 
@@ -93,4 +94,28 @@ def build_report(
     summary_path = write_summary(data, out_dir)
     return ReportPaths(
         out_dir=out_dir, html=html_path, summary=summary_path, png=png_path, png_note=note
+    )
+
+
+def report_study(
+    config, *, out_dir: Path | None = None, storage: str | None = None, png: bool = True
+) -> ReportPaths:
+    """``fasnas report``: the report of a study config, with its bench study when present.
+
+    Args:
+        config: The :class:`~fasnas.config.StudyConfig`.
+        out_dir: Output folder (default ``reports/<study name>/``).
+        storage: A storage URL overriding the config's.
+        png: Try to write ``pareto.png``.
+    """
+    from fasnas.study import storage_url
+
+    url = storage_url(config, storage)
+    bench = bench_study_name_for(config.name)
+    return build_report(
+        url,
+        config.name,
+        out_dir or Path("reports") / config.name,
+        bench_study_name=bench if study_exists(url, bench) else None,
+        png=png,
     )
