@@ -15,4 +15,14 @@ __all__ = [
     "FasnasError",
     "StorageError",
     "__version__",
+    "load_student",
 ]
+
+
+def __getattr__(name: str):
+    """Lazy public API: ``fasnas.load_student`` imports torch only when it is used."""
+    if name == "load_student":
+        from fasnas.load import load_student
+
+        return load_student
+    raise AttributeError(f"module 'fasnas' has no attribute {name!r}")

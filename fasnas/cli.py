@@ -325,6 +325,53 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.set_defaults(handler=_report)
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from fasnas.bench import run_bench
+    from fasnas.config import load_config
+
+    config = load_config(args.config)
+    return run_bench(config, storage=args.storage, progress=not args.quiet).exit_code
+
+
+def _export(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.export import export_trials
+
+    export_trials(
+        load_config(args.config),
+        trial=args.trial,
+        pareto=args.pareto,
+        out=args.out,
+        bench=args.bench,
+        storage=args.storage,
+    )
+    return 0
+
+
+def _add_bench_export(commands: argparse._SubParsersAction) -> None:
+    storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
+    bench = commands.add_parser(
+        "bench", help="train the fixed baseline students (CE and KD, every seed) into <name>-bench"
+    )
+    bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
+    bench.add_argument("--storage", default=None, help=storage_help)
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.set_defaults(handler=_bench)
+    export = commands.add_parser(
+        "export", help="write a trial's trained students (weights, spec, TorchScript) per protocol"
+    )
+    export.add_argument("config", type=Path, help="studies/X.yaml")
+    which = export.add_mutually_exclusive_group(required=True)
+    which.add_argument("--trial", type=int, default=None, help="the trial number to export")
+    which.add_argument("--pareto", action="store_true", help="export every Pareto trial")
+    export.add_argument(
+        "--out", type=Path, default=None, help="output folder (default: exports/<study>-trial-N)"
+    )
+    export.add_argument("--bench", action="store_true", help="read the <name>-bench study")
+    export.add_argument("--storage", default=None, help=storage_help)
+    export.set_defaults(handler=_export)
+
+
 def _cost(args: argparse.Namespace) -> int:
     from fasnas.cost import describe_cost
 
@@ -356,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_teacher(commands)
     _add_study(commands)
     _add_report(commands)
+    _add_bench_export(commands)
     _add_cost(commands)
     return parser
 

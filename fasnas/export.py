@@ -1,0 +1,484 @@
+"""``fasnas export CONFIG --trial N [--out DIR]``: a trial's trained students, for deployment.
+
+Owns turning a COMPLETE trial (of the search study, or of the bench study with ``--bench``)
+into files a deployment can use without fasnas' search machinery. For each protocol the trial
+ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`):
+
+- ``student.pt``: weights of the deployed student (reparameterised where the family fuses
+  branches), its ``StudentSpec``, its preprocessing and the trial's metrics;
+- ``spec.json``: the same spec, distillation spec and preprocessing as JSON;
+- ``student.torchscript.pt``: ``torch.jit.trace`` of the deployed student (logits only), when
+  tracing works for the family;
+- ``student.onnx``: only when ``onnx`` and ``onnxruntime`` are installed.
+
+Each deployment file is checked against PyTorch on a random batch of another size than the one
+traced (max abs difference of the logits < :data:`TOLERANCE`), and the check is recorded in
+``DIR/export.json``. The weights are the ones the trial trained, read from its Optuna artifacts
+(``artifact.<P>``, :mod:`fasnas.artifacts`); when they are missing the protocol is retrained
+with the trial's own seed and the output says so. The whole folder is written beside its target
+and renamed into place, so an interrupted export never leaves a half-written ``DIR``.
+
+Run it::
+
+    fasnas export studies/demo.yaml --trial 3 --out exports/demo-3
+    fasnas export studies/demo.yaml --pareto            # every Pareto trial -> DIR/trial-<n>/
+    python -c "import fasnas; print(fasnas.load_student('exports/demo-3/M'))"
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import importlib.util
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from fasnas.config import StudyConfig
+from fasnas.errors import ConfigError
+from fasnas.load import (
+    EXPORT_FILE,
+    ONNX_FILE,
+    SPEC_FILE,
+    STUDENT_FILE,
+    TORCHSCRIPT_FILE,
+    preprocess_dict,
+    student_payload,
+)
+
+TOLERANCE = 1e-4  # max abs logit difference allowed between a deployment file and PyTorch
+CHECK_SEED = 0  # seed of the random batches of the check
+TRACE_BATCH, CHECK_BATCH = 2, 3  # traced at one batch size, checked at another
+
+
+@dataclass
+class ExportResult:
+    """What one trial's export wrote."""
+
+    trial: int
+    out: Path
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)  # P -> checks, source
+    lines: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- the trial
+
+
+def open_study(config: StudyConfig, *, bench: bool = False, storage: str | None = None):
+    """Load the search study of ``config`` (or its bench study) without writing anything.
+
+    Raises:
+        StorageError: When the storage or the study does not exist.
+    """
+    import optuna
+
+    from fasnas.storage import open_storage, require_study
+    from fasnas.study import storage_url
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = storage_url(config, storage)
+    opened = open_storage(url, must_exist=True)
+    name = config.name
+    if bench:
+        from fasnas.bench import bench_study_name
+
+        name = bench_study_name(config)
+    require_study(opened, name, url)
+    return optuna.load_study(study_name=name, storage=opened)
+
+
+def exportable_trial(study, number: int):
+    """The COMPLETE, trained trial ``number`` of ``study``.
+
+    Raises:
+        ConfigError: An unknown number, a trial that is not COMPLETE, or one rejected for its
+            budget (never trained).
+    """
+    if isinstance(number, bool) or not isinstance(number, int):
+        raise ConfigError(f"--trial: expected a trial number, got {number!r}")
+    trials = study.get_trials(deepcopy=False)
+    found = [trial for trial in trials if trial.number == number]
+    if not found:
+        span = f"0..{len(trials) - 1}" if trials else "none"
+        raise ConfigError(
+            f"--trial {number}: study {study.study_name!r} has no trial {number} (trials: {span})"
+        )
+    trial = found[0]
+    if trial.state.name != "COMPLETE":
+        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+        why = f" ({reason})" if reason else ""
+        raise ConfigError(
+            f"--trial {number}: trial {number} of study {study.study_name!r} is "
+            f"{trial.state.name}{why}; only COMPLETE trials can be exported"
+        )
+    if "rejected" in trial.user_attrs:
+        raise ConfigError(
+            f"--trial {number}: trial {number} was rejected before training "
+            f"({trial.user_attrs['rejected']}); it has no trained student"
+        )
+    return trial
+
+
+def pareto_numbers(study) -> list[int]:
+    """Numbers of the study's Pareto trials: COMPLETE, trained, feasible, non-dominated."""
+    import numpy as np
+
+    from fasnas.report.data import pareto_mask
+
+    candidates = []
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        if trial.state.name != "COMPLETE" or not trial.values or "rejected" in attrs:
+            continue
+        if any(float(c) > 0 for c in attrs.get("constraints", [0.0])):
+            continue
+        if not all(math.isfinite(v) for v in trial.values):
+            continue
+        candidates.append(trial)
+    if not candidates:
+        return []
+    signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
+    points = np.array([trial.values for trial in candidates], dtype=float) * signs
+    mask = pareto_mask(points)
+    return sorted(trial.number for trial, keep in zip(candidates, mask, strict=True) if keep)
+
+
+def trial_specs(config: StudyConfig, trial):
+    """``(StudentSpec, DistillSpec)`` of a trial: its recorded specs, else its params.
+
+    Raises:
+        ConfigError: When neither rebuilds.
+    """
+    from fasnas.specs import DistillSpec
+    from fasnas.students import StudentSpec
+
+    attrs = trial.user_attrs
+    where = f"trial {trial.number}"
+    if isinstance(attrs.get("student_spec"), dict) and isinstance(attrs.get("distill_spec"), dict):
+        return (
+            StudentSpec.from_dict(attrs["student_spec"], where=f"{where}: student_spec"),
+            DistillSpec.from_dict(attrs["distill_spec"], where=f"{where}: distill_spec"),
+        )
+    from fasnas.study import load_space
+
+    return load_space(config).fixed(trial.params)
+
+
+def trial_protocols(config: StudyConfig, trial) -> list[str]:
+    """The protocols the trial recorded metrics for (the config's order)."""
+    done = [p for p in config.protocols if f"metrics.{p}" in trial.user_attrs]
+    return done or list(config.protocols)
+
+
+# ---------------------------------------------------------------------------- the student
+
+
+class StudentSource:
+    """Where a trial's trained students come from: its artifacts, or a deterministic retrain.
+
+    Loads each protocol's teacher preprocessing once; the retraining objective is created only
+    when some protocol's weights are missing.
+    """
+
+    def __init__(self, config: StudyConfig, store) -> None:
+        self.config = config
+        self.store = store
+        self._objective = None
+
+    @functools.cache  # noqa: B019 - one source per export command
+    def preprocess(self, protocol: str):
+        """The teacher's preprocessing of ``protocol`` (the students use its statistics)."""
+        from fasnas.teacher.resolve import load_protocol_teacher
+
+        teacher, _ = load_protocol_teacher(self.config, protocol)
+        return teacher.preprocess
+
+    def trained(self, trial, protocol: str, student_spec, distill) -> tuple[Any, str]:
+        """``(trained Student in eval mode, where its weights came from)``."""
+        from optuna.artifacts.exceptions import ArtifactNotFound
+
+        from fasnas.artifacts import finished_protocols, read_weights
+        from fasnas.students import create_student
+
+        ids = finished_protocols(trial.user_attrs, (protocol,)).get(protocol)
+        reason = "no weights artifact recorded"
+        if ids is not None and self.store is not None:
+            try:
+                state = read_weights(self.store, ids["weights"])
+            except (ArtifactNotFound, OSError, RuntimeError) as error:
+                reason = f"artifact {ids['weights']} unreadable ({type(error).__name__})"
+            else:
+                spec = dataclasses.replace(student_spec, weights=None)
+                student = create_student(spec, embed_dim=int(state["projection.weight"].shape[0]))
+                student.load_state_dict(state, strict=True)
+                return student.eval(), f"artifact {ids['weights']}"
+        seed = trial.user_attrs.get("seed")
+        if not isinstance(seed, int):
+            raise ConfigError(
+                f"trial {trial.number}: {reason} and no recorded seed to retrain {protocol} with"
+            )
+        objective = self._retrainer()
+        objective.run_protocol(protocol, student_spec, distill, seed)
+        student = objective.last_student.cpu().eval()
+        return student, f"retrained with seed {seed} ({reason})"
+
+    def _retrainer(self):
+        if self._objective is None:
+            from fasnas.objective import StudentObjective
+
+            self._objective = StudentObjective(self.config, None)
+        return self._objective
+
+
+# ---------------------------------------------------------------------------- deployment files
+
+
+def _random_batch(batch: int, img_size: int) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(CHECK_SEED + batch)
+    return torch.randn(batch, 3, img_size, img_size, generator=generator)
+
+
+def _max_diff(expected: torch.Tensor, got: Any) -> float:
+    got = torch.as_tensor(got, dtype=torch.float32)
+    return float((expected.float() - got).abs().max())
+
+
+def write_torchscript(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str, Any]:
+    """Trace ``deployed`` to ``path`` and check the reloaded file against PyTorch."""
+    import warnings
+
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarnings of size-dependent branches
+            batch = _random_batch(TRACE_BATCH, img_size)
+            traced = torch.jit.trace(deployed, batch, check_trace=False)  # checked below
+            torch.jit.save(traced, str(path))
+            reloaded = torch.jit.load(str(path), map_location="cpu")
+            batch = _random_batch(CHECK_BATCH, img_size)
+            diff = _max_diff(deployed(batch), reloaded(batch))
+    except Exception as error:  # noqa: BLE001 - a family that does not trace is recorded
+        path.unlink(missing_ok=True)
+        return {"file": None, "error": f"{type(error).__name__}: {str(error)[:300]}"}
+    return {"file": path.name, "max_abs_diff": diff, "ok": diff < TOLERANCE}
+
+
+def write_onnx(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str, Any]:
+    """Export ``deployed`` to ONNX and check it with onnxruntime, when both are installed."""
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        return {"file": None, "skipped": f"not installed: {', '.join(missing)}"}
+    import warnings
+
+    try:
+        import onnxruntime
+
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                deployed,
+                (_random_batch(TRACE_BATCH, img_size),),
+                str(path),
+                input_names=["images"],
+                output_names=["logits"],
+                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
+                dynamo=False,
+            )
+            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            batch = _random_batch(CHECK_BATCH, img_size)
+            got = session.run(None, {"images": batch.numpy()})[0]
+            diff = _max_diff(deployed(batch), got)
+    except Exception as error:  # noqa: BLE001 - a family that does not export is recorded
+        path.unlink(missing_ok=True)
+        return {"file": None, "error": f"{type(error).__name__}: {str(error)[:300]}"}
+    return {"file": path.name, "max_abs_diff": diff, "ok": diff < TOLERANCE}
+
+
+def write_protocol(
+    folder: Path,
+    student,
+    student_spec,
+    distill,
+    preprocess,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write one protocol's ``student.pt``, ``spec.json`` and deployment files; the checks."""
+    from fasnas.students import DeployedStudent
+
+    folder.mkdir(parents=True)
+    fused = student.reparameterize().eval()
+    deployed = DeployedStudent(fused).eval()
+    norm = preprocess.resized(student_spec.img_size)
+    payload = student_payload(
+        deployed,
+        student_spec,
+        norm,
+        embed_dim=fused.embed_dim,
+        reparameterized=fused.is_reparameterized,
+        extra={"distill_spec": distill.to_dict(), **extra},
+    )
+    torch.save(payload, folder / STUDENT_FILE)
+    spec = {
+        "student_spec": student_spec.to_dict(),
+        "distill_spec": distill.to_dict(),
+        "preprocess": preprocess_dict(norm),
+        "embed_dim": fused.embed_dim,
+        "reparameterized": fused.is_reparameterized,
+        "logits": ["spoof", "real"],
+    }
+    (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
+    return {
+        "torchscript": write_torchscript(deployed, folder / TORCHSCRIPT_FILE, norm.size),
+        "onnx": write_onnx(deployed, folder / ONNX_FILE, norm.size),
+    }
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished ``tmp`` folder to ``out``, replacing an older export there."""
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        os.replace(out, old)
+    os.replace(tmp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _check_line(name: str, check: dict[str, Any]) -> str:
+    if check.get("file") is None:
+        return f"{name}: {check.get('skipped') or check.get('error')}"
+    verdict = "ok" if check["ok"] else f"MISMATCH (> {TOLERANCE:g})"
+    return f"{name}: max abs diff {check['max_abs_diff']:.2e} {verdict}"
+
+
+# ---------------------------------------------------------------------------- the command
+
+
+def default_out(config: StudyConfig, name: str) -> Path:
+    """``<config folder>/exports/<name>``."""
+    return config.path.parent / "exports" / name
+
+
+def export_study_trial(
+    config: StudyConfig,
+    study,
+    trial,
+    out: Path,
+    source: StudentSource,
+    echo: Callable[[str], Any],
+) -> ExportResult:
+    """Export one trial already checked by :func:`exportable_trial` to ``out``."""
+    student_spec, distill = trial_specs(config, trial)
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    result = ExportResult(trial=trial.number, out=out)
+    try:
+        tmp.mkdir()
+        for protocol in trial_protocols(config, trial):
+            student, origin = source.trained(trial, protocol, student_spec, distill)
+            extra = {
+                "study": study.study_name,
+                "trial": trial.number,
+                "protocol": protocol,
+                "seed": trial.user_attrs.get("seed"),
+                "metrics": trial.user_attrs.get(f"metrics.{protocol}"),
+                "baseline": trial.user_attrs.get("baseline"),
+                "kd": trial.user_attrs.get("kd"),
+            }
+            checks = write_protocol(
+                tmp / protocol, student, student_spec, distill, source.preprocess(protocol), extra
+            )
+            result.protocols[protocol] = {"weights": origin, **checks}
+            line = (
+                f"trial {trial.number} {protocol}: weights from {origin}; "
+                f"{_check_line('torchscript', checks['torchscript'])}; "
+                f"{_check_line('onnx', checks['onnx'])}"
+            )
+            result.lines.append(line)
+            echo(line)
+        record = {
+            "study": study.study_name,
+            "trial": trial.number,
+            "values": list(trial.values or []),
+            "student_spec": student_spec.to_dict(),
+            "distill_spec": distill.to_dict(),
+            "tolerance": TOLERANCE,
+            "protocols": result.protocols,
+            "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "torch": torch.__version__,
+        }
+        text = json.dumps(record, indent=2, default=str) + "\n"
+        (tmp / EXPORT_FILE).write_text(text, encoding="utf-8")
+        _replace_dir(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    done = f"exported trial {trial.number} ({student_spec.label}) to {out}"
+    result.lines.append(done)
+    echo(done)
+    return result
+
+
+def export_trials(
+    config: StudyConfig,
+    *,
+    trial: int | None = None,
+    pareto: bool = False,
+    out: str | Path | None = None,
+    bench: bool = False,
+    storage: str | None = None,
+    echo: Callable[[str], Any] | None = None,
+) -> list[ExportResult]:
+    """``fasnas export``: one trial (``trial``) to ``out``, or every Pareto trial (``pareto``)
+    to ``out/trial-<n>/``.
+
+    Args:
+        config: The study config.
+        trial: The trial number to export.
+        pareto: Export every Pareto trial instead.
+        out: The output folder (default ``exports/<study>-trial-<n>`` or
+            ``exports/<study>-pareto`` beside the config).
+        bench: Read the bench study (``<name>-bench``) instead of the search study.
+        storage: A storage URL overriding the config's.
+        echo: Where lines go (default: print, flushed).
+
+    Raises:
+        ConfigError: Neither or both of ``trial``/``pareto``; an unknown, unfinished or
+            rejected trial; no Pareto trial.
+        StorageError: The storage or study does not exist.
+    """
+    from fasnas.artifacts import artifact_dir, open_artifact_store
+
+    echo = echo or functools.partial(print, flush=True)
+    if (trial is None) == (not pareto):
+        raise ConfigError("export: give exactly one of --trial N and --pareto")
+    study = open_study(config, bench=bench, storage=storage)
+    store = open_artifact_store(config, check=False) if artifact_dir(config).is_dir() else None
+    source = StudentSource(config, store)
+    if not pareto:
+        chosen = exportable_trial(study, trial)
+        target = (
+            Path(out)
+            if out is not None
+            else default_out(config, f"{study.study_name}-trial-{trial}")
+        )
+        return [export_study_trial(config, study, chosen, target, source, echo)]
+    numbers = pareto_numbers(study)
+    if not numbers:
+        raise ConfigError(f"--pareto: study {study.study_name!r} has no COMPLETE Pareto trial")
+    base = Path(out) if out is not None else default_out(config, f"{study.study_name}-pareto")
+    echo(f"{len(numbers)} Pareto trials: {numbers}")
+    return [
+        export_study_trial(
+            config, study, exportable_trial(study, n), base / f"trial-{n}", source, echo
+        )
+        for n in numbers
+    ]

@@ -1,0 +1,208 @@
+"""Tests of ``fasnas export`` (fasnas.export) and ``load_student`` (fasnas.load)."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import optuna
+import pytest
+import torch
+
+from fasnas.config import load_config
+from fasnas.errors import CheckpointError, ConfigError, StorageError
+from fasnas.export import TOLERANCE, export_trials, pareto_numbers
+from fasnas.load import load_student
+
+SPACE = """\
+version: 1
+name: tiny
+params:
+  family: {type: categorical, choices: [repvit, resnet]}
+fixed:
+  img_size: 32
+  iterations: 3
+  batch_per_group: 1
+  w_feat: 0.5
+"""
+
+STUDY = """\
+name: tiny
+seed: 3
+data: {{root: {root}, size: 32, val_fraction: 0.34}}
+protocols: [M]
+teacher: {{variant: flip-it, model: tiny, init: random,
+          train: {{iterations: 2, lr: 1.0e-3, batch_per_group: 1}}}}
+space: space.yaml
+"""
+
+
+def _batch(size: int = 32, n: int = 4) -> torch.Tensor:
+    return torch.randn(n, 3, size, size, generator=torch.Generator().manual_seed(11))
+
+
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory, make_layout):
+    """A search study with a repvit trial (weights in artifacts), a resnet trial trained
+    without an artifact store (export must retrain it) and a failed trial; the trained
+    students are kept in memory."""
+    from fasnas.artifacts import open_artifact_store
+    from fasnas.objective import StudentObjective
+    from fasnas.space import SearchSpace
+    from fasnas.storage import open_storage
+    from fasnas.students import DeployedStudent
+    from fasnas.study import storage_url
+    from fasnas.teacher.cache import cache_protocol
+    from fasnas.teacher.train import train_teacher
+
+    root = tmp_path_factory.mktemp("export")
+    make_layout(root / "data", videos_per_class=4, size=32)
+    folder = root / "study"
+    folder.mkdir()
+    (folder / "space.yaml").write_text(SPACE)
+    (folder / "study.yaml").write_text(STUDY.format(root=root / "data"))
+    config = load_config(folder / "study.yaml")
+    train_teacher(config, "M", progress=False)
+    cache_protocol(config, "M", progress=False)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name="tiny", storage=open_storage(storage_url(config)), directions=["minimize"] * 2
+    )
+    space = SearchSpace.load(folder / "space.yaml")
+    memory = {}
+    for family, store in (("repvit", open_artifact_store(config)), ("resnet", None)):
+        objective = StudentObjective(config, space, artifact_store=store)
+        study.enqueue_trial({"family": family})
+        study.optimize(objective, n_trials=1)
+        memory[family] = DeployedStudent(copy.deepcopy(objective.last_student)).eval()
+    failed = study.ask()
+    failed.set_user_attr("fail_reason", "nan-loss: non-finite loss")
+    study.tell(failed, state=optuna.trial.TrialState.FAIL)
+    return config, study, memory
+
+
+@pytest.fixture(scope="module")
+def exported(searched, tmp_path_factory):
+    config, _, _ = searched
+    out = tmp_path_factory.mktemp("out") / "trial-0"
+    lines: list[str] = []
+    results = export_trials(config, trial=0, out=out, echo=lines.append)
+    return out, results, lines
+
+
+@pytest.mark.slow
+def test_export_writes_weights_spec_torchscript_and_a_record(searched, exported) -> None:
+    _, study, _ = searched
+    out, results, lines = exported
+    assert sorted(p.name for p in out.iterdir()) == ["M", "export.json"]
+    files = sorted(p.name for p in (out / "M").iterdir())
+    assert {"student.pt", "spec.json", "student.torchscript.pt"} <= set(files)
+    record = json.loads((out / "export.json").read_text())
+    trial = study.trials[0]
+    assert record["trial"] == 0 and record["student_spec"] == trial.user_attrs["student_spec"]
+    checks = record["protocols"]["M"]
+    assert checks["weights"].startswith("artifact ")
+    assert checks["torchscript"]["ok"] is True
+    assert checks["torchscript"]["max_abs_diff"] < TOLERANCE
+    assert checks["onnx"]["file"] is None or checks["onnx"]["ok"] is True
+    spec = json.loads((out / "M" / "spec.json").read_text())
+    assert spec["student_spec"]["family"] == "repvit" and spec["reparameterized"] is True
+    assert spec["preprocess"] == {
+        "size": 32,
+        "mean": [0.485, 0.456, 0.406],  # ImageNet statistics, as FLIP normalises
+        "std": [0.229, 0.224, 0.225],
+    }
+    payload = torch.load(out / "M" / "student.pt", weights_only=True)
+    assert payload["metrics"] == trial.user_attrs["metrics.M"]
+    assert payload["seed"] == trial.user_attrs["seed"]
+    assert results[0].trial == 0 and "weights from artifact" in lines[0]
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".")]  # no temp left
+
+
+@pytest.mark.slow
+def test_load_student_matches_the_trained_model_and_the_torchscript(searched, exported) -> None:
+    _, _, memory = searched
+    out, _, _ = exported
+    model, preprocess = load_student(out / "M")
+    assert preprocess.size == 32
+    x = _batch()
+    with torch.no_grad():
+        loaded = model(x)
+        trained = memory["repvit"](x)  # unfused, as trained: equal up to the fusion's rounding
+        scripted = torch.jit.load(str(out / "M" / "student.torchscript.pt"))(x)
+    assert loaded.shape == (4, 2)
+    assert torch.allclose(loaded, trained, atol=1e-4)
+    assert torch.allclose(loaded, scripted, atol=1e-5)
+    # the export folder with one protocol, and the training form with its embedding
+    same, _ = load_student(out)
+    student, _ = load_student(out, "M", deployed=False)
+    with torch.no_grad():
+        assert torch.equal(same(x), loaded)
+        logits, embedding = student(x)
+    assert torch.allclose(logits, loaded) and embedding.shape[0] == 4
+
+
+@pytest.mark.slow
+def test_missing_weights_are_retrained_with_the_trials_seed(searched, tmp_path) -> None:
+    config, study, memory = searched
+    lines: list[str] = []
+    export_trials(config, trial=1, out=tmp_path / "t1", echo=lines.append)
+    seed = study.trials[1].user_attrs["seed"]
+    assert f"retrained with seed {seed}" in lines[0]
+    model, _ = load_student(tmp_path / "t1" / "M")
+    x = _batch()
+    with torch.no_grad():
+        assert torch.allclose(model(x), memory["resnet"](x), atol=1e-5)  # deterministic on CPU
+
+
+@pytest.mark.slow
+def test_pareto_exports_every_front_trial(searched, tmp_path) -> None:
+    config, study, _ = searched
+    front = sorted(t.number for t in study.best_trials)  # Optuna's own front
+    assert pareto_numbers(study) == front
+    export_trials(config, pareto=True, out=tmp_path / "front", echo=lambda line: None)
+    assert sorted(p.name for p in (tmp_path / "front").iterdir()) == [f"trial-{n}" for n in front]
+
+
+@pytest.mark.slow
+def test_a_second_export_replaces_the_first(searched, exported) -> None:
+    config, _, _ = searched
+    out, _, _ = exported
+    (out / "stale.txt").write_text("old")
+    export_trials(config, trial=0, out=out, echo=lambda line: None)
+    assert sorted(p.name for p in out.iterdir()) == ["M", "export.json"]
+    assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary folders left
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"trial": 99}, ConfigError, r"--trial 99: study 'tiny' has no trial 99 \(trials: 0..2"),
+        ({"trial": 2}, ConfigError, r"--trial 2: trial 2 of study 'tiny' is FAIL \(nan-loss"),
+        ({}, ConfigError, r"give exactly one of --trial N and --pareto"),
+        ({"trial": 0, "pareto": True}, ConfigError, r"give exactly one of"),
+        ({"trial": 0, "bench": True}, StorageError, r"study 'tiny-bench' does not exist"),
+    ],
+)
+def test_bad_requests_are_one_line_errors(searched, tmp_path, kwargs, error, message) -> None:
+    config, _, _ = searched
+    with pytest.raises(error, match=message) as caught:
+        export_trials(config, out=tmp_path / "x", echo=lambda line: None, **kwargs)
+    assert "\n" not in str(caught.value)
+    assert not (tmp_path / "x").exists()
+
+
+def test_load_student_refuses_what_is_not_a_student(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"no student.pt here"):
+        load_student(tmp_path)
+    (tmp_path / "M").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "M" / "student.pt")
+    with pytest.raises(CheckpointError, match=r"not a fasnas student file"):
+        load_student(tmp_path)
+    (tmp_path / "C").mkdir()
+    (tmp_path / "C" / "student.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ConfigError, match=r"holds students for protocols \['C', 'M'\]"):
+        load_student(tmp_path)
+    with pytest.raises(CheckpointError, match=r"C/student.pt: unreadable student file"):
+        load_student(tmp_path, "C")
