@@ -19,9 +19,23 @@ $(STAMP): pyproject.toml constraints.txt
 test: $(STAMP)
 	$(PY) -m pytest -q -ra --durations=15
 
+# The whole chain on the embedded default (synthetic MCIO, tiny teachers), on 2 CPU cores.
+DEMO := studies/demo.yaml
+FASNAS := $(VENV)/bin/fasnas
+
 demo: $(STAMP)
-	$(PY) -m fasnas data synth $(DEMO_ROOT) --scale 0.1 --size 64 --seed 0 --workers 2
-	$(PY) -m fasnas data check $(DEMO_ROOT)
+	rm -rf $(DEMO_ROOT) cache teachers/demo studies/demo.journal studies/demo-artifacts reports/demo
+	$(FASNAS) data synth $(DEMO_ROOT) --scale 0.25 --size 64 --seed 0 --workers 2
+	$(FASNAS) data check $(DEMO_ROOT)
+	OMP_NUM_THREADS=1 $(FASNAS) teacher train --config $(DEMO) --protocol M C --quiet & pid=$$!; \
+	OMP_NUM_THREADS=1 $(FASNAS) teacher train --config $(DEMO) --protocol I O --quiet; rc=$$?; \
+	wait $$pid && exit $$rc
+	$(FASNAS) teacher cache --config $(DEMO) --quiet
+	$(FASNAS) study start $(DEMO) --workers 2 --n-trials 16
+	$(FASNAS) bench $(DEMO) --quiet
+	$(FASNAS) study status $(DEMO)
+	$(FASNAS) report $(DEMO) --out reports/demo
+	@echo "demo report: $(CURDIR)/reports/demo/index.html"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check fasnas tests benchmarks
