@@ -1,14 +1,9 @@
 """Test helpers for the study-lifecycle tests: a private PostgreSQL server and a tiny study.
 
-Not a conftest, and not importable by name (pytest runs with ``--import-mode=importlib``):
-test files load it by path, once per session under the name :data:`MODULE_NAME`, so that the
-tiny-study template is built once::
+Not a conftest: ``tests/`` is on pytest's ``pythonpath``, so test files ``import pg`` and the
+module (with its tiny-study template, built once per session) is shared::
 
-    def _helpers():
-        if MODULE_NAME not in sys.modules:
-            spec = importlib.util.spec_from_file_location(MODULE_NAME, HERE / "pg.py")
-            ...
-    pg = _helpers()
+    import pg
     with pg.postgres_server() as server: ...
     config = pg.tiny_study(tmp_path, protocols=("M",))
 
@@ -45,7 +40,6 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 PASSWORD = "fasnas-secret"
-MODULE_NAME = "fasnas_tests_pg"  # the sys.modules name test files load this module under
 
 
 # ---------------------------------------------------------------------------- PostgreSQL

@@ -11,13 +11,12 @@ COMPLETE trial per fresh trial, no two COMPLETE trials with the same parameters.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import signal
-import sys
 from pathlib import Path
 
 import optuna
+import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 from optuna.trial import TrialState
 
@@ -31,19 +30,6 @@ from fasnas.study import open_session, set_budget
 HERE = Path(__file__).parent
 N_TRIALS = 4
 pytestmark = pytest.mark.slow
-
-
-def _helpers():
-    name = "fasnas_tests_pg"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "pg.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pg = _helpers()
 
 
 @pytest.fixture(scope="module")

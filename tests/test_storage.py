@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 
 from fasnas.errors import ConfigError, StorageError
@@ -23,19 +23,6 @@ from fasnas.storage import (
 )
 
 HERE = Path(__file__).parent
-
-
-def _helpers():
-    name = "fasnas_tests_pg"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "pg.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pg = _helpers()
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
+import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 from optuna.trial import TrialState
 
@@ -29,19 +28,6 @@ from fasnas.study import (
 )
 
 HERE = Path(__file__).parent
-
-
-def _helpers():
-    name = "fasnas_tests_pg"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "pg.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pg = _helpers()
 
 
 @pytest.fixture

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import signal
-import sys
 import time
 from pathlib import Path
 
 import optuna
+import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
@@ -24,19 +23,6 @@ from fasnas.workers import (
 )
 
 HERE = Path(__file__).parent
-
-
-def _helpers():
-    name = "fasnas_tests_pg"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, HERE / "pg.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pg = _helpers()
 
 
 def test_worker_seeds_follow_the_documented_rule() -> None:

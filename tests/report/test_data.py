@@ -401,25 +401,10 @@ def test_fast_reader_converts_datetimes_like_optuna_outside_utc(tmp_path, monkey
         time.tzset()
 
 
-def postgres_helpers():
-    """tests/pg.py (a private PostgreSQL server), loaded by path as the other tests load it."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "fasnas_tests_pg"
-    if name not in sys.modules:
-        path = Path(__file__).resolve().parents[1] / "pg.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 @pytest.mark.slow
 def test_fast_reader_on_postgresql():
-    pg = postgres_helpers()
+    import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
+
     if pg.pg_bin() is None:
         pytest.skip("PostgreSQL binaries not installed (.ci/run installs postgresql)")
     with pg.postgres_server() as server:
