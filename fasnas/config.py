@@ -217,6 +217,12 @@ def _validate(config: StudyConfig) -> None:
         isinstance(prefix, str) for prefix in recipe.frozen
     ):
         raise ConfigError(f"{path}: teacher.train.frozen: expected a list of parameter prefixes")
+    if recipe.mcl:
+        raise ConfigError(
+            f"{path}: teacher.train.mcl: FLIP-MCL's two extra losses are not wired into "
+            f"`fasnas teacher train` yet; set it to false (a flip-mcl teacher then trains like "
+            f"FLIP-IT) or import a FLIP-MCL checkpoint"
+        )
     if recipe.mcl and teacher.variant != "flip-mcl":
         raise ConfigError(f"{path}: teacher.train.mcl: only valid with teacher.variant flip-mcl")
 
