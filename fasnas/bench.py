@@ -517,7 +517,12 @@ def run_bench(
     from fasnas.study import trial_line
 
     echo = echo or functools.partial(print, flush=True)
+    import torch
+
+    from fasnas.study import SearchSettings
+
     settings = BenchSettings.from_config(config)
+    torch.set_num_threads(SearchSettings.from_config(config).torch_threads())
     study, url, created = open_bench_study(config, settings, storage)
     verb = "created" if created else "continuing"
     echo(f"bench study {study.study_name!r} {verb} in {describe_url(url)}")
