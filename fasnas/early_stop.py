@@ -1,0 +1,328 @@
+"""Early stopping for multi-objective studies: stop a trial between protocols when it is beaten.
+
+Owns the ``early_stopping:`` section of a study config, the pure decision rule
+(:func:`should_stop`) and the hook that applies it after each protocol
+(:class:`EarlyStopper`, built by :func:`build_early_stopper`).
+
+Optuna cannot prune multi-objective studies (``trial.report`` and ``trial.should_prune`` raise
+NotImplementedError, FACTS §2), so fasnas does it itself. A trial trains one student per protocol
+in the study's protocol order; after each protocol its *partial HTER* (the mean over the
+protocols done so far of the objective's HTER) is compared with the finished trials at the same
+*fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold
+``hter.<P>`` for every protocol this trial has done. Their partial HTER is the mean over the same
+protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial values and
+its reason are in its user attributes (``prune_reason``, ``partial_hter``,
+``partial_protocols``).
+
+Config (every key optional; a missing section, or ``enabled: false``, turns it off;
+``early_stopping: true`` takes every default)::
+
+    early_stopping:
+      enabled: true
+      rule: dominated        # dominated | percentile
+      margin: 0.02           # HTER as a fraction, like the objective: 0.02 = 2 HTER points
+      min_trials: 4          # comparable finished trials needed before any stop
+      min_protocols: 1       # never stop before this many protocols are done
+      cost_tolerance: 0.0    # "no more GMACs" means GMACs <= this trial's x (1 + cost_tolerance)
+      min_dominators: 1      # dominated rule: how many cheaper, better trials it takes
+      percentile: 75.0       # percentile rule: stop above this percentile of similar-cost trials
+      cost_band: 1.0         # percentile rule: similar cost = GMACs within x/÷ (1 + cost_band)
+
+Rules:
+
+- ``dominated`` (default): stop when at least ``min_dominators`` comparable trials with no more
+  GMACs (within ``cost_tolerance``) have a partial HTER lower by at least ``margin``. Such a
+  trial can only reach the Pareto front if its remaining protocols beat those trials' by more
+  than the margin. A trial cheaper than every comparable trial is never stopped.
+- ``percentile``: stop when the partial HTER exceeds the ``percentile``-th percentile of the
+  comparable trials of similar cost (GMACs within a factor ``1 + cost_band`` either way) by more
+  than ``margin``; ``min_trials`` then counts those similar-cost trials.
+
+No trial is stopped after its last protocol (nothing would be saved), nor on a NaN HTER (the
+objective fails such a trial itself). ``benchmarks/bench_early_stopping.py`` measures the
+compute these defaults save on the demo study and the hypervolume they cost.
+
+Reading the study. The hook reads the finished trials with
+``study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED))`` on every call; Optuna's RDB and
+journal storages fetch only what changed since their last read, and the hook parses only trials
+it has not seen (finished trials never change), so a call stays cheap in a study of thousands of
+trials.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from fasnas.config import StudyConfig
+from fasnas.errors import ConfigError
+
+RULES = ("dominated", "percentile")
+
+
+@dataclass(frozen=True)
+class EarlyStopSettings:
+    """The ``early_stopping:`` section of a study config (see the module docstring)."""
+
+    enabled: bool = True  # false turns early stopping off
+    rule: str = "dominated"  # dominated | percentile
+    margin: float = 0.02  # HTER fraction a better trial must lead by (0.02 = 2 HTER points)
+    min_trials: int = 4  # comparable finished trials needed before any stop
+    min_protocols: int = 1  # never stop before this many protocols are done
+    cost_tolerance: float = 0.0  # "no more GMACs": GMACs <= this trial's x (1 + tolerance)
+    min_dominators: int = 1  # dominated rule: cheaper-and-better trials needed to stop
+    percentile: float = 75.0  # percentile rule: the percentile of similar-cost partial HTERs
+    cost_band: float = 1.0  # percentile rule: similar cost = GMACs within x/÷ (1 + cost_band)
+
+    @classmethod
+    def from_mapping(cls, raw: Any, where: str) -> EarlyStopSettings:
+        """Validate a parsed ``early_stopping:`` section; ``where`` prefixes error messages.
+
+        Raises:
+            ConfigError: On a non-mapping section, an unknown key or a bad value, naming the key
+                path (e.g. ``studies/x.yaml: early_stopping.margin: ...``).
+        """
+        if raw is True:
+            return cls()
+        if raw is False:
+            return cls(enabled=False)
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{where}: expected a mapping (or true/false), got {raw!r}")
+        kinds = {f.name: f.type for f in fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            path = f"{where}.{key}"
+            if key not in kinds:
+                raise ConfigError(f"{path}: unknown key; valid keys are {sorted(kinds)}")
+            values[key] = _coerce(value, kinds[key], path)
+        settings = cls(**values)
+        settings._check(where)
+        return settings
+
+    def _check(self, where: str) -> None:
+        if self.rule not in RULES:
+            raise ConfigError(f"{where}.rule: expected one of {list(RULES)}, got {self.rule!r}")
+        lower_bounds = (
+            ("margin", 0.0, False),
+            ("cost_tolerance", 0.0, False),
+            ("min_trials", 1, False),
+            ("min_protocols", 1, False),
+            ("min_dominators", 1, False),
+            ("cost_band", 0.0, True),
+        )
+        for key, low, strict in lower_bounds:
+            value = getattr(self, key)
+            if value < low or (strict and value == low):
+                bound = f"> {low}" if strict else f">= {low}"
+                raise ConfigError(f"{where}.{key}: must be {bound}, got {value}")
+        if not 0 < self.percentile < 100:
+            raise ConfigError(f"{where}.percentile: must be in (0, 100), got {self.percentile}")
+
+
+def _coerce(value: Any, kind: str, where: str) -> Any:
+    """A config value of the dataclass field type ``kind`` (``bool``, ``int``, ``float``...)."""
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if kind == "int":
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where}: expected an integer, got {value!r}")
+    if kind == "float":
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
+    if isinstance(value, str):
+        return value
+    raise ConfigError(f"{where}: expected a string, got {value!r}")
+
+
+def should_stop(
+    partial_hter: float,
+    gmacs: float,
+    others: np.ndarray | Sequence[Sequence[float]],
+    settings: EarlyStopSettings | None = None,
+) -> str | None:
+    """The early-stopping decision at one fidelity: a reason to stop, or None to go on.
+
+    Args:
+        partial_hter: This trial's mean HTER over the protocols it has done (a fraction).
+        gmacs: This trial's GMACs.
+        others: ``(n, 2)`` rows ``(partial HTER, GMACs)`` of the comparable finished trials, at
+            the same fidelity (mean over the same protocols). Rows holding NaN are ignored.
+        settings: The rule and its parameters (defaults: :class:`EarlyStopSettings`).
+
+    Returns:
+        A one-line reason (stored as ``prune_reason``), or None.
+    """
+    settings = settings or EarlyStopSettings()
+    rows = np.asarray(others, dtype=float).reshape(-1, 2)
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    if not (math.isfinite(partial_hter) and math.isfinite(gmacs)):
+        return None
+    hters, costs = rows[:, 0], rows[:, 1]
+    # A tiny slack so that hand-written boundary cases (0.30 - 0.10 vs 0.20) compare as equal.
+    eps = 1e-12
+    if settings.rule == "dominated":
+        if len(rows) < settings.min_trials:
+            return None
+        cost_limit = gmacs * (1 + settings.cost_tolerance)
+        better = (costs <= cost_limit + eps) & (hters <= partial_hter - settings.margin + eps)
+        count = int(better.sum())
+        if count < settings.min_dominators:
+            return None
+        best = int(np.argmin(np.where(better, hters, np.inf)))
+        return (
+            f"dominated: {count} of {len(rows)} comparable trials with <= {cost_limit:.4g} GMACs "
+            f"have a partial HTER lower by >= {100 * settings.margin:.2f} points "
+            f"(best {100 * hters[best]:.2f}% at {costs[best]:.4g} GMACs vs "
+            f"{100 * partial_hter:.2f}% at {gmacs:.4g} GMACs)"
+        )
+    band = 1 + settings.cost_band
+    similar = (costs >= gmacs / band - eps) & (costs <= gmacs * band + eps)
+    if int(similar.sum()) < settings.min_trials:
+        return None
+    level = float(np.percentile(hters[similar], settings.percentile))
+    if partial_hter <= level + settings.margin + eps:
+        return None
+    return (
+        f"percentile: partial HTER {100 * partial_hter:.2f}% exceeds the "
+        f"{settings.percentile:g}th percentile {100 * level:.2f}% of {int(similar.sum())} "
+        f"comparable trials within x{band:g} GMACs by more than "
+        f"{100 * settings.margin:.2f} points"
+    )
+
+
+class EarlyStopper:
+    """The ``after_protocol`` hook of :class:`~fasnas.objective.StudentObjective`.
+
+    Called as ``hook(trial, protocol, results_so_far)`` after each protocol, with the results of
+    the protocols done so far (in the study's order). It reads ``trial.user_attrs["gmacs"]`` and
+    each result's ``[hter]["hter"]``; when :func:`should_stop` gives a reason it records
+    ``prune_reason``, ``partial_hter`` and ``partial_protocols`` and raises
+    ``optuna.TrialPruned``.
+
+    Not thread-safe: give each worker thread its own hook. Several processes may share a study.
+    """
+
+    def __init__(
+        self,
+        settings: EarlyStopSettings,
+        study: Any,
+        protocols: Sequence[str],
+        hter: str = "test-eer",
+    ) -> None:
+        """
+        Args:
+            settings: The rule and its parameters.
+            study: The ``optuna.Study`` the trials belong to.
+            protocols: The study's protocols, in the order trials run them.
+            hter: Which HTER the objective minimises (``test-eer`` or ``source-threshold``).
+        """
+        self.settings = settings
+        self.study = study
+        self.protocols = tuple(protocols)
+        self.hter = hter
+        self._columns = {name: i for i, name in enumerate(self.protocols)}
+        self._seen: set[int] = set()  # numbers of the finished trials already parsed
+        self._gmacs = np.empty(0)
+        self._hters = np.empty((0, len(self.protocols)))  # NaN where a protocol is missing
+
+    def __call__(self, trial: Any, protocol: str, results_so_far: Mapping[str, dict]) -> None:
+        import optuna
+
+        done = list(results_so_far)
+        if len(done) < self.settings.min_protocols or set(self.protocols) <= set(done):
+            return
+        gmacs = trial.user_attrs.get("gmacs")
+        if gmacs is None:
+            return
+        partial = float(np.mean([results_so_far[p][self.hter]["hter"] for p in done]))
+        reason = should_stop(partial, float(gmacs), self.comparable(done), self.settings)
+        if reason is None:
+            return
+        reason = f"after {len(done)}/{len(self.protocols)} protocols ({', '.join(done)}): {reason}"
+        trial.set_user_attr("prune_reason", reason)
+        trial.set_user_attr("partial_hter", partial)
+        trial.set_user_attr("partial_protocols", done)
+        raise optuna.TrialPruned(reason)
+
+    def comparable(self, done: Sequence[str]) -> np.ndarray:
+        """Rows ``(partial HTER over done, GMACs)`` of the comparable finished trials."""
+        self.refresh()
+        for name in done:
+            self._column(name)
+        columns = [self._columns[name] for name in done]
+        values = self._hters[:, columns]
+        keep = np.isfinite(values).all(axis=1) & np.isfinite(self._gmacs)
+        partial = values[keep].mean(axis=1) if len(columns) else np.empty(int(keep.sum()))
+        return np.column_stack([partial, self._gmacs[keep]])
+
+    def refresh(self) -> int:
+        """Parse the finished trials not seen yet; returns how many were added."""
+        import optuna
+
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+        new = [
+            t
+            for t in self.study.get_trials(deepcopy=False, states=states)
+            if t.number not in self._seen
+        ]
+        if not new:
+            return 0
+        gmacs = np.full(len(new), np.nan)
+        hters = np.full((len(new), len(self._columns)), np.nan)
+        for row, trial in enumerate(new):
+            self._seen.add(trial.number)
+            attrs = trial.user_attrs
+            gmacs[row] = _number(attrs.get("gmacs"))
+            for key, value in attrs.items():
+                if key.startswith("hter."):
+                    column = self._column(key[len("hter.") :])
+                    if column >= hters.shape[1]:
+                        hters = np.pad(hters, ((0, 0), (0, 1)), constant_values=np.nan)
+                    hters[row, column] = _number(value)
+        self._gmacs = np.concatenate([self._gmacs, gmacs])
+        self._hters = np.concatenate([self._hters, hters])
+        return len(new)
+
+    def _column(self, name: str) -> int:
+        """The matrix column of a protocol, adding one for a protocol not seen before."""
+        if name not in self._columns:
+            self._columns[name] = len(self._columns)
+            self._hters = np.pad(self._hters, ((0, 0), (0, 1)), constant_values=np.nan)
+        return self._columns[name]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return math.nan
+
+
+def build_early_stopper(config: StudyConfig, study: Any) -> EarlyStopper | None:
+    """The early-stopping hook of a study, or None when the config does not turn it on.
+
+    Args:
+        config: The study config; its ``early_stopping:`` section is read from ``config.raw``
+            and the objective's HTER choice from its ``objective:`` section.
+        study: The ``optuna.Study`` whose finished trials are compared.
+
+    Raises:
+        ConfigError: On an unknown key or a bad value, naming the file and the key path.
+    """
+    from fasnas.objective import ObjectiveSettings
+
+    raw = config.raw.get("early_stopping")
+    if raw is None:
+        return None
+    settings = EarlyStopSettings.from_mapping(raw, f"{config.path}: early_stopping")
+    if not settings.enabled:
+        return None
+    hter = ObjectiveSettings.from_config(config).hter
+    return EarlyStopper(settings, study, config.protocols, hter)
