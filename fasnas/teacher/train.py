@@ -25,7 +25,7 @@ from fasnas.data.frameset import protocol_frames
 from fasnas.data.layout import Layout
 from fasnas.errors import ConfigError
 from fasnas.teacher.resolve import config_protocol, model_spec
-from fasnas.train import Augment, evaluate_model, fit, select_device
+from fasnas.train import Augment, evaluate_model, fit, seed_everything, select_device
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,7 @@ def train_teacher(
 
     protocol = config_protocol(config, protocol_name)
     recipe = config.teacher.train
+    seed_everything(config.seed)  # a random init (and head init) must not depend on the past
     teacher, init_sha = initial_teacher(config)
     freeze(teacher, recipe.frozen, str(config.path))
     frames = protocol_frames(

@@ -56,6 +56,11 @@ def test_train_then_cache_from_the_cli(study, capsys) -> None:
     assert set(metrics) == {"test-eer", "source-threshold"}
     # the fixture's fakes carry a visible checkerboard: the trained teacher separates them
     assert metrics["test-eer"]["auc"] > 0.9
+    # deterministic under the config's seed, whatever ran before in this process
+    torch.manual_seed(12345)
+    assert main(["teacher", "train", "--config", str(study), "--quiet"]) == 0
+    _, again = load_teacher(config.teacher.file_for("M"))
+    assert again.extra["metrics"] == metrics
 
     assert main(["teacher", "cache", "--config", str(study), "--quiet"]) == 0
     assert "0 reused" in capsys.readouterr().out
