@@ -40,7 +40,10 @@ Rules:
 
 No trial is stopped after its last protocol (nothing would be saved), nor on a NaN HTER (the
 objective fails such a trial itself). ``benchmarks/bench_early_stopping.py`` measures the
-compute these defaults save on the demo study and the hypervolume they cost.
+compute these defaults save on the demo study and the hypervolume they cost: over 40 NSGA-II
+trials they saved 54 % (seed 0) and 57 % (seed 1) of the students' train + eval seconds, for a
+relative hypervolume loss of 0.00 % and 0.77 %. ``cost_tolerance`` is the risky knob: on the
+same trials, 0.5 with no margin lost up to 18 % of the hypervolume.
 
 Reading the study. The hook reads the finished trials with
 ``study.get_trials(deepcopy=False, states=(COMPLETE, PRUNED))`` on every call; Optuna's RDB and

@@ -50,7 +50,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
@@ -74,14 +73,17 @@ class SearchSettings:
     heartbeat_interval: int = 60  # seconds between heartbeats of a running trial
     grace_period: int = 600  # seconds without heartbeat after which a trial is stale
     max_retries: int = 3  # retries of one lost trial
-    threads: int | None = None  # torch CPU threads per worker; None: cores // local workers
+    threads: int | None = None  # torch CPU threads per worker; None: 1 (bit-reproducible)
 
     def torch_threads(self) -> int:
-        """CPU threads each worker gives torch: small students on oversubscribed cores slow
-        down several-fold (OpenMP spinning), so the cores are shared out between workers."""
-        if self.threads is not None:
-            return self.threads
-        return max(1, (os.cpu_count() or 1) // max(1, self.workers))
+        """CPU threads each worker gives torch.
+
+        One by default: with more, the same seed and parameters gave different losses on the
+        CPU (threaded reductions), and small students on oversubscribed cores slowed down
+        several-fold (OpenMP spinning). Use more workers, not more threads, to fill the cores;
+        set ``search.threads`` to trade reproducibility for speed.
+        """
+        return self.threads if self.threads is not None else 1
 
     @classmethod
     def from_config(cls, config: StudyConfig) -> SearchSettings:
