@@ -219,22 +219,13 @@ class StudentObjective:
         """Open the frame caches and the teacher outputs of ``protocol`` (memoised)."""
         if protocol in self._prepared:
             return self._prepared[protocol]
-        from fasnas.data.frameset import protocol_frames
-        from fasnas.data.layout import Layout
+        from fasnas.data.frameset import study_frames
         from fasnas.teacher.cache import protocol_outputs
-        from fasnas.teacher.resolve import config_protocol, load_protocol_teacher
+        from fasnas.teacher.resolve import load_protocol_teacher
 
         config = self.config
         teacher, info = load_protocol_teacher(config, protocol)
-        frames = protocol_frames(
-            Layout(config.data.root, config.data.benchmark),
-            config_protocol(config, protocol),
-            size=config.data.size,
-            cache_dir=config.data.cache_dir,
-            val_fraction=config.data.val_fraction,
-            seed=config.data.seed,
-            progress=self.progress,
-        )
+        frames = study_frames(config, protocol, progress=self.progress)
         online = config.teacher.mode == "online"
         outputs = None
         if not online:

@@ -181,3 +181,25 @@ def _first_shots(cache: FrameCache, shots: int) -> np.ndarray:
                 videos.append(record.video_id)
             chosen.append(row)
     return np.array(sorted(chosen), dtype=np.int64)
+
+
+def study_frames(config, protocol_name: str, *, progress: bool = True) -> ProtocolFrames:
+    """The frame sets of ``protocol_name`` with a study config's data options.
+
+    Args:
+        config: A :class:`~fasnas.config.StudyConfig` (its ``data`` section is used).
+        protocol_name: ``M``, ``C``, ``I``, ``O`` or a cross pair such as ``C2I``.
+        progress: Show cache-building progress bars.
+    """
+    from fasnas.data.protocols import get_protocol
+
+    data = config.data
+    return protocol_frames(
+        Layout(data.root, data.benchmark),
+        get_protocol(protocol_name, celeb=data.celeb, shots=data.shots),
+        size=data.size,
+        cache_dir=data.cache_dir,
+        val_fraction=data.val_fraction,
+        seed=data.seed,
+        progress=progress,
+    )

@@ -216,21 +216,12 @@ def cache_protocol(
     Returns:
         ``(cache, built)`` per frame cache; ``built`` is False when a valid cache was reused.
     """
-    from fasnas.data.frameset import protocol_frames
-    from fasnas.data.layout import Layout
-    from fasnas.teacher.resolve import config_protocol, load_protocol_teacher
+    from fasnas.data.frameset import study_frames
+    from fasnas.teacher.resolve import load_protocol_teacher
     from fasnas.train import select_device
 
     teacher, info = load_protocol_teacher(config, protocol)
-    frames = protocol_frames(
-        Layout(config.data.root, config.data.benchmark),
-        config_protocol(config, protocol),
-        size=config.data.size,
-        cache_dir=config.data.cache_dir,
-        val_fraction=config.data.val_fraction,
-        seed=config.data.seed,
-        progress=progress,
-    )
+    frames = study_frames(config, protocol, progress=progress)
     device = select_device(config.device)
     return [
         TeacherCache.build_or_open(

@@ -21,8 +21,7 @@ from pathlib import Path
 import torch
 
 from fasnas.config import StudyConfig
-from fasnas.data.frameset import protocol_frames
-from fasnas.data.layout import Layout
+from fasnas.data.frameset import study_frames
 from fasnas.errors import ConfigError
 from fasnas.teacher.resolve import config_protocol, model_spec
 from fasnas.train import Augment, evaluate_model, fit, seed_everything, select_device
@@ -105,15 +104,7 @@ def train_teacher(
     seed_everything(config.seed)  # a random init (and head init) must not depend on the past
     teacher, init_sha = initial_teacher(config)
     freeze(teacher, recipe.frozen, str(config.path))
-    frames = protocol_frames(
-        Layout(config.data.root, config.data.benchmark),
-        protocol,
-        size=config.data.size,
-        cache_dir=config.data.cache_dir,
-        val_fraction=config.data.val_fraction,
-        seed=config.data.seed,
-        progress=progress,
-    )
+    frames = study_frames(config, protocol_name, progress=progress)
     device = select_device(config.device)
     norm = teacher.preprocess
 

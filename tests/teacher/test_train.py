@@ -87,19 +87,9 @@ def test_train_then_cache_from_the_cli(study, capsys) -> None:
 
 
 def _frames_of(config, protocol):
-    from fasnas.data.frameset import protocol_frames
-    from fasnas.data.layout import Layout
-    from fasnas.teacher.resolve import config_protocol
+    from fasnas.data.frameset import study_frames
 
-    return protocol_frames(
-        Layout(config.data.root),
-        config_protocol(config, protocol),
-        size=config.data.size,
-        cache_dir=config.data.cache_dir,
-        val_fraction=config.data.val_fraction,
-        seed=config.data.seed,
-        progress=False,
-    )
+    return study_frames(config, protocol, progress=False)
 
 
 def test_init_is_never_a_silent_random_init(tmp_path, make_layout) -> None:
