@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from fasnas.data.cache import FrameCache
-from fasnas.data.layout import Layout
-from fasnas.data.protocols import Protocol, validation_videos
+from fasnas.data.layout import FrameRecord, Layout
+from fasnas.data.protocols import Protocol, load_protocol
 
 
 @dataclass(frozen=True)
@@ -136,51 +136,33 @@ def protocol_frames(
 ) -> ProtocolFrames:
     """Open (building if needed) the caches of ``protocol`` and split them.
 
-    Sources come from their ``train`` lists (and CelebA-Spoof's when ``protocol.celeb``); a
-    ``val_fraction`` of source videos, stratified by (domain, label), is held out for the honest
-    threshold. With ``protocol.shots``, the first ``shots`` lines of each of the target's shot
-    lists join training. The target's ``test`` list (frame0 and frame1) is the test set.
+    Which frames go where is :func:`~fasnas.data.protocols.load_protocol`'s rule (sources'
+    ``train`` lists, CelebA-Spoof when ``protocol.celeb``, source videos held out by video for
+    the honest threshold, the target's first shot lines, the target's ``test`` list); this maps
+    those records onto rows of one frame cache per (domain, split).
     """
+    splits = load_protocol(layout, protocol, val_fraction=val_fraction, seed=seed)
+    caches: dict[tuple[str, str], FrameCache] = {}
 
-    def open_cache(domain: str, split: str) -> FrameCache:
-        return FrameCache.open(layout, domain, split, size, cache_dir, progress=progress)
+    def frame_set(records: Sequence[FrameRecord]) -> FrameSet:
+        groups: dict[tuple[str, str], list[FrameRecord]] = {}
+        for record in records:
+            groups.setdefault((record.domain, record.split), []).append(record)
+        parts = []
+        for (domain, split), members in groups.items():
+            if (domain, split) not in caches:
+                caches[domain, split] = FrameCache.open(
+                    layout, domain, split, size, cache_dir, progress=progress
+                )
+            parts.append((caches[domain, split], caches[domain, split].rows(members)))
+        return FrameSet.from_caches(parts)
 
-    sources = list(protocol.sources) + (["celeb"] if protocol.celeb else [])
-    source_caches = [open_cache(domain, "train") for domain in sources]
-    held_out = validation_videos(
-        [record for cache in source_caches for record in cache.records], val_fraction, seed
-    )
-    train_parts, val_parts = [], []
-    for cache in source_caches:
-        is_val = np.isin(cache.video_ids, sorted(held_out))
-        train_parts.append((cache, np.flatnonzero(~is_val)))
-        val_parts.append((cache, np.flatnonzero(is_val)))
-    if protocol.shots:
-        shot_cache = open_cache(protocol.target, "shot")
-        train_parts.append((shot_cache, _first_shots(shot_cache, protocol.shots)))
-    target = open_cache(protocol.target, "test")
     return ProtocolFrames(
         protocol=protocol,
-        source_train=FrameSet.from_caches(train_parts),
-        source_val=FrameSet.from_caches(val_parts),
-        target_test=FrameSet.from_caches([(target, None)]),
+        source_train=frame_set(splits.source_train),
+        source_val=frame_set(splits.source_val),
+        target_test=frame_set(splits.target_test),
     )
-
-
-def _first_shots(cache: FrameCache, shots: int) -> np.ndarray:
-    """Rows of the first ``shots`` listed videos of each class, in list order."""
-    chosen: list[int] = []
-    for label in (1, 0):
-        videos: list[str] = []
-        for row, record in enumerate(cache.records):
-            if record.label != label:
-                continue
-            if record.video_id not in videos:
-                if len(videos) == shots:
-                    continue
-                videos.append(record.video_id)
-            chosen.append(row)
-    return np.array(sorted(chosen), dtype=np.int64)
 
 
 def study_frames(config, protocol_name: str, *, progress: bool = True) -> ProtocolFrames:
