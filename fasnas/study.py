@@ -226,7 +226,7 @@ def space_sha256(config: StudyConfig) -> str:
 
 def data_lists(config: StudyConfig) -> list[tuple[str, str]]:
     """The ``(domain, split)`` lists the study's protocols read, in a stable order."""
-    from fasnas.teacher.resolve import config_protocol
+    from fasnas.data.protocols import config_protocol
 
     wanted: dict[tuple[str, str], None] = {}
     for name in config.protocols:

@@ -17,7 +17,7 @@ import numpy as np
 
 from fasnas.data.cache import FrameCache
 from fasnas.data.layout import FrameRecord, Layout
-from fasnas.data.protocols import Protocol, load_protocol
+from fasnas.data.protocols import Protocol, config_protocol, load_protocol
 
 
 @dataclass(frozen=True)
@@ -173,12 +173,10 @@ def study_frames(config, protocol_name: str, *, progress: bool = True) -> Protoc
         protocol_name: ``M``, ``C``, ``I``, ``O`` or a cross pair such as ``C2I``.
         progress: Show cache-building progress bars.
     """
-    from fasnas.data.protocols import get_protocol
-
     data = config.data
     return protocol_frames(
         Layout(data.root, data.benchmark),
-        get_protocol(protocol_name, celeb=data.celeb, shots=data.shots),
+        config_protocol(config, protocol_name),
         size=data.size,
         cache_dir=data.cache_dir,
         val_fraction=data.val_fraction,

@@ -136,6 +136,11 @@ def get_protocol(name: str, *, celeb: bool = False, shots: int = 0) -> Protocol:
     )
 
 
+def config_protocol(config, name: str) -> Protocol:
+    """The protocol ``name`` with a study config's data options (CelebA-Spoof, shots)."""
+    return get_protocol(name, celeb=config.data.celeb, shots=config.data.shots)
+
+
 def validation_videos(records: Iterable[FrameRecord], fraction: float, seed: int) -> set[str]:
     """Video ids held out for source validation, stratified per (domain, label).
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fasnas.config import StudyConfig, TeacherConfig
-from fasnas.data.protocols import Protocol, get_protocol
+from fasnas.data.protocols import Protocol, config_protocol
 from fasnas.errors import CheckpointError
 
 
@@ -21,11 +21,6 @@ def model_spec(teacher: TeacherConfig) -> tuple[str, dict | None]:
 
         return "tiny", teacher.model_cfg or TINY_CONFIG
     return teacher.model, teacher.model_cfg
-
-
-def config_protocol(config: StudyConfig, name: str) -> Protocol:
-    """The protocol ``name`` with the study's data options (CelebA-Spoof, shots)."""
-    return get_protocol(name, celeb=config.data.celeb, shots=config.data.shots)
 
 
 def check_no_leakage(path: Path, sources: tuple[str, ...], protocol: Protocol) -> None:

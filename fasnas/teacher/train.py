@@ -22,8 +22,9 @@ import torch
 
 from fasnas.config import StudyConfig
 from fasnas.data.frameset import study_frames
+from fasnas.data.protocols import config_protocol
 from fasnas.errors import ConfigError
-from fasnas.teacher.resolve import config_protocol, model_spec
+from fasnas.teacher.resolve import model_spec
 from fasnas.train import Augment, evaluate_model, fit, seed_everything, select_device
 
 
