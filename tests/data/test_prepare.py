@@ -8,12 +8,12 @@ names it, and skip with the reason when the folder is absent.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from msu import iou, read_frame, shared_msu_real  # tests/msu.py
 
 import fasnas.data.prepare as prepare_module
 from fasnas.cli import main
@@ -27,16 +27,6 @@ ATTACK_NAMES = {  # the same videos under attack names, to exercise the fake lis
     "real_client005_android_SD_scene01": "attack_client005_android_SD_printed_photo_scene01",
     "real_client022_android_SD_scene01": "attack_client022_laptop_SD_ipad_video_scene01",
 }
-
-
-def shared_msu_real() -> Path:
-    """The two real MSU-MFSD videos (see their README), or a skip naming where we looked."""
-    base = os.environ.get("FASNAS_SHARED_DATA")
-    root = Path(base) if base else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    folder = root / "msu_real"
-    if not folder.is_dir():
-        pytest.skip(f"real MSU videos not available at {folder} (set FASNAS_SHARED_DATA)")
-    return folder
 
 
 @pytest.fixture
@@ -54,28 +44,12 @@ def msu_raw(tmp_path: Path) -> Path:
     return raw
 
 
-def read_frame(path: Path, index: int) -> np.ndarray:
-    capture = cv2.VideoCapture(str(path))
-    for _ in range(index + 1):
-        ok, frame = capture.read()
-        assert ok
-    capture.release()
-    return frame
-
-
 def largest_haar_face(image: np.ndarray) -> Box | None:
     grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
     faces = cv2.CascadeClassifier(HAAR).detectMultiScale(grey, 1.1, 5)
     if len(faces) == 0:
         return None
     return Box(*(float(v) for v in max(faces, key=lambda f: f[2] * f[3])))
-
-
-def iou(a: Box, b: Box) -> float:
-    x0, y0 = max(a.x, b.x), max(a.y, b.y)
-    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0.0, x1 - x0) * max(0.0, y1 - y0)
-    return inter / (a.w * a.h + b.w * b.h - inter)
 
 
 def lines(path: Path) -> list[str]:
