@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from flip_reference import reference_flip_it_logits  # tests/flip_reference.py
 from torch import nn
 
 from fasnas._compat import ensure_torchvision
@@ -25,7 +26,7 @@ from fasnas.teacher.checkpoints import (
     save_teacher,
     sha256_file,
 )
-from fasnas.teacher.flip import REAL_PROMPTS, SPOOF_PROMPTS, TINY_CONFIG, build_teacher
+from fasnas.teacher.flip import TINY_CONFIG, build_teacher
 
 ensure_torchvision()
 import open_clip  # noqa: E402
@@ -121,15 +122,7 @@ def reference_logits(variant: str, net: nn.Module, images: torch.Tensor) -> torc
             layer = net.classifier.classifier_layer
             weight = layer.weight / torch.norm(layer.weight, 2, 0, True)
             return F.linear(feature, weight, layer.bias)
-        clip = net.model if hasattr(net, "model") else net
-        tokenizer = open_clip.get_tokenizer("ViT-B-16-quickgelu")
-        spoof = clip.encode_text(tokenizer(list(SPOOF_PROMPTS))).mean(dim=0)
-        real = clip.encode_text(tokenizer(list(REAL_PROMPTS))).mean(dim=0)
-        text = torch.stack([spoof, real], dim=0)
-        image = clip.encode_image(images)
-        image = image / image.norm(dim=-1, keepdim=True)
-        text = text / text.norm(dim=-1, keepdim=True)
-        return clip.logit_scale.exp() * image @ text.t()
+        return reference_flip_it_logits(net.model if hasattr(net, "model") else net, images)
 
 
 def images(n: int = 6) -> torch.Tensor:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from flip_reference import reference_flip_it_logits  # tests/flip_reference.py
 
 from fasnas._compat import ensure_torchvision
 from fasnas.errors import ConfigError, DataError
@@ -47,18 +48,6 @@ def _teacher(variant: str, seed: int = 0) -> FlipTeacher:
 
 def _images(n: int = 8, seed: int = 1) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
-
-def reference_flip_it_logits(clip: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """fas.flip_it.forward, written out with open_clip's tokenizer and encoders."""
-    tokenizer = open_clip.get_tokenizer("ViT-B-16-quickgelu")
-    spoof = clip.encode_text(tokenizer(list(SPOOF_PROMPTS))).mean(dim=0)
-    real = clip.encode_text(tokenizer(list(REAL_PROMPTS))).mean(dim=0)
-    text = torch.stack([spoof, real], dim=0)
-    image = clip.encode_image(images)
-    image = image / image.norm(dim=-1, keepdim=True)
-    text = text / text.norm(dim=-1, keepdim=True)
-    return clip.logit_scale.exp() * image @ text.t()
 
 
 def reference_flip_v_logits(
