@@ -96,8 +96,8 @@ def _tiny_model() -> torch.nn.Module:
     )
 
 
-def _fit(model, frames, **overrides):
-    def loss_fn(images, labels, index):
+def _fit(model, frames, loss_fn=None, **overrides):
+    def cross_entropy(images, labels, index):
         return torch.nn.functional.cross_entropy(model(images), labels)
 
     kwargs = dict(
@@ -112,7 +112,7 @@ def _fit(model, frames, **overrides):
         log_every=1,
     )
     kwargs.update(overrides)
-    return fit(model, frames, loss_fn, **kwargs)
+    return fit(model, frames, loss_fn or cross_entropy, **kwargs)
 
 
 def test_fit_learns_and_is_deterministic_under_a_seed(frames) -> None:
@@ -131,19 +131,7 @@ def test_fit_raises_on_a_non_finite_loss(frames) -> None:
         return model(images).sum() * math.nan
 
     with pytest.raises(NonFiniteLossError, match="non-finite loss"):
-        fit(
-            model,
-            frames,
-            nan_loss,
-            norm=NORM,
-            iterations=2,
-            lr=0.1,
-            weight_decay=0.0,
-            per_group=1,
-            seed=0,
-            device=torch.device("cpu"),
-            progress=False,
-        )
+        _fit(model, frames, nan_loss, iterations=2)
 
 
 def test_evaluate_model_reports_both_thresholds(frames) -> None:
