@@ -498,6 +498,8 @@ def run_bench(
     storage: str | None = None,
     echo: Callable[[str], Any] | None = None,
     progress: bool = False,
+    workers: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> BenchOutcome:
     """``fasnas bench``: run every bench entry not yet COMPLETE, then print the leaderboard.
 
@@ -506,6 +508,10 @@ def run_bench(
         storage: A storage URL overriding the config's (``--storage``).
         echo: Where lines go (default: print, flushed).
         progress: Progress bars while frame caches are prepared.
+        workers: Local processes sharing the entries (``--workers``); this process creates the
+            bench study, waits for them and prints the leaderboard.
+        shard: ``(i, n)``: run only the entries whose position in the bench list is ``i``
+            modulo ``n`` (what worker ``i`` of ``n`` does), and print no leaderboard.
 
     Raises:
         ConfigError: A bad ``bench:`` section or objective settings.
@@ -524,11 +530,15 @@ def run_bench(
     settings = BenchSettings.from_config(config)
     torch.set_num_threads(SearchSettings.from_config(config).torch_threads())
     study, url, created = open_bench_study(config, settings, storage)
-    verb = "created" if created else "continuing"
-    echo(f"bench study {study.study_name!r} {verb} in {describe_url(url)}")
-    reference = teacher_reference(config)
-    if not store_teacher(config, study, reference, url):
-        echo(f"search study {config.name!r} not found: teacher stored in the bench study only")
+    reference = None
+    if shard is None:
+        verb = "created" if created else "continuing"
+        echo(f"bench study {study.study_name!r} {verb} in {describe_url(url)}")
+        reference = teacher_reference(config)
+        if not store_teacher(config, study, reference, url):
+            echo(f"search study {config.name!r} not found: teacher stored in the bench study only")
+    if workers > 1:
+        return _run_workers(config, study, workers, storage, reference, echo)
     objective = BenchObjective(
         config,
         None,  # each entry sets its FixedSpace
@@ -537,6 +547,8 @@ def run_bench(
     )
     done = completed_keys(study)
     entries = settings.entries()
+    if shard is not None:
+        entries = entries[shard[0] :: shard[1]]
     ran, skipped, failed, lines = 0, 0, [], []
     for entry in entries:
         if entry.key in done:
@@ -549,10 +561,50 @@ def run_bench(
             failed.append(entry.label)
         lines.append(line)
         echo(line)
-    summary = f"bench: {ran} run, {skipped} already complete, {len(failed)} failed"
+    prefix = "bench" if shard is None else f"bench worker {shard[0]}/{shard[1]}"
+    summary = f"{prefix}: {ran} run, {skipped} already complete, {len(failed)} failed"
     lines.append(summary)
     echo(summary)
-    for line in leaderboard_lines(study, objective.settings.hter, reference):
-        lines.append(line)
-        echo(line)
+    if shard is None:
+        lines += _echo_leaderboard(study, objective.settings.hter, reference, echo)
     return BenchOutcome(1 if failed else 0, ran, skipped, failed, lines)
+
+
+def _run_workers(
+    config: StudyConfig,
+    study,
+    workers: int,
+    storage: str | None,
+    reference: dict,
+    echo: Callable[[str], Any],
+) -> BenchOutcome:
+    """Run ``workers`` shard processes over the bench list, then print the leaderboard."""
+    import sys
+
+    from fasnas.objective import ObjectiveSettings
+    from fasnas.workers import run_processes
+
+    before = completed_keys(study)
+    command = [sys.executable, "-m", "fasnas", "bench", str(config.path), "--quiet"]
+    command += ["--storage", storage] if storage else []
+    code = run_processes(
+        [command + ["--shard", f"{i}/{workers}"] for i in range(workers)], echo=echo
+    )
+    entries = BenchSettings.from_config(config).entries()
+    done = completed_keys(study)
+    failed = [entry.label for entry in entries if entry.key not in done]
+    ran = len(done - before)
+    summary = f"bench: {ran} run by {workers} workers, {len(before)} already complete, "
+    lines = [summary + f"{len(failed)} not complete"]
+    echo(lines[0])
+    lines += _echo_leaderboard(study, ObjectiveSettings.from_config(config).hter, reference, echo)
+    return BenchOutcome(code or (1 if failed else 0), ran, len(before), failed, lines)
+
+
+def _echo_leaderboard(
+    study, threshold: str, reference: dict | None, echo: Callable[[str], Any]
+) -> list[str]:
+    lines = leaderboard_lines(study, threshold, reference)
+    for line in lines:
+        echo(line)
+    return lines

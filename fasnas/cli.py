@@ -330,7 +330,27 @@ def _bench(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
 
     config = load_config(args.config)
-    return run_bench(config, storage=args.storage, progress=not args.quiet).exit_code
+    outcome = run_bench(
+        config,
+        storage=args.storage,
+        progress=not args.quiet,
+        workers=args.workers,
+        shard=args.shard,
+    )
+    return outcome.exit_code
+
+
+def _shard(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return int(index), int(count)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -356,6 +376,10 @@ def _add_bench_export(commands: argparse._SubParsersAction) -> None:
     bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
     bench.add_argument("--storage", default=None, help=storage_help)
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--workers", type=_positive, default=1, help="local processes sharing the runs"
+    )
+    bench.add_argument("--shard", type=_shard, default=None, help=argparse.SUPPRESS)
     bench.set_defaults(handler=_bench)
     export = commands.add_parser(
         "export", help="write a trial's trained students (weights, spec, TorchScript) per protocol"

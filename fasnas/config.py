@@ -34,6 +34,7 @@ from fasnas.errors import ConfigError
 
 TEACHER_VARIANTS = ("flip-v", "flip-it", "flip-mcl")
 TEACHER_MODES = ("cached", "online")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ class TeacherRecipe:
     saturation: float = 0.2  # HSV saturation x U(1-s, 1+s)
     saturation_p: float = 0.5  # probability of the saturation jitter
     warmup_frac: float = 0.0  # linear warm-up share of iterations
+    schedule: str = "constant"  # learning rate after warm-up: constant (FLIP) | cosine (to zero)
     mcl: bool = False  # add FLIP-MCL's two extra losses (FLIP-MCL only)
     frozen: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
     amp: bool = True  # mixed precision when on a GPU
@@ -72,7 +74,7 @@ class TeacherConfig:
     """Which teacher distils into the students, and where its files live."""
 
     variant: str = "flip-it"  # flip-v | flip-it | flip-mcl
-    model: str = "ViT-B-16-quickgelu"  # open_clip config name, or "tiny" for the CPU demo
+    model: str = "ViT-B-16-quickgelu"  # open_clip config name, or "tiny"/"tiny-rn" (built in)
     model_cfg: dict | None = None  # a custom open_clip config (overrides `model`'s)
     init: str | None = None  # local weights to fine-tune from, or "random" (explicit only)
     init_format: str = "openai"  # format of `init`: openai | open_clip | flip-v | flip-it | ...
@@ -213,6 +215,11 @@ def _validate(config: StudyConfig) -> None:
     _positive(recipe.lr, _where(path, "teacher.train.lr"))
     _positive(recipe.weight_decay, _where(path, "teacher.train.weight_decay"), allow_zero=True)
     _positive(recipe.batch_per_group, _where(path, "teacher.train.batch_per_group"))
+    if recipe.schedule not in LR_SCHEDULES:
+        raise ConfigError(
+            f"{path}: teacher.train.schedule: expected one of {list(LR_SCHEDULES)}, "
+            f"got {recipe.schedule!r}"
+        )
     if not isinstance(recipe.frozen, tuple | list) or not all(
         isinstance(prefix, str) for prefix in recipe.frozen
     ):

@@ -371,7 +371,13 @@ def spawn_workers(
     storage: str | None = None,
     echo: Callable[[str], Any] = print,
 ) -> int:
-    """Run ``count`` local worker processes (indices 0..count-1) and wait for them.
+    """Run ``count`` local study workers (indices 0..count-1) and wait for them
+    (:func:`run_processes`)."""
+    return run_processes([worker_command(config, i, storage) for i in range(count)], echo=echo)
+
+
+def run_processes(commands: Sequence[list[str]], *, echo: Callable[[str], Any] = print) -> int:
+    """Run local worker processes, one per command line, and wait for them.
 
     SIGINT and SIGTERM sent to this process are forwarded to the workers, which stop cleanly.
 
@@ -379,8 +385,8 @@ def spawn_workers(
         0 when every worker finished normally, 130 when one was interrupted, else the largest
         exit code (a worker prints its own one-line error).
     """
-    processes = [subprocess.Popen(worker_command(config, i, storage)) for i in range(count)]
-    echo(f"started {count} workers: pids {[p.pid for p in processes]}")
+    processes = [subprocess.Popen(command) for command in commands]
+    echo(f"started {len(processes)} workers: pids {[p.pid for p in processes]}")
 
     def forward(signum: int, frame: Any) -> None:
         for process in processes:

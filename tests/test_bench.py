@@ -280,3 +280,33 @@ def test_a_bench_trial_exports_from_its_artifacts(benched, tmp_path) -> None:
     assert payload["baseline"] == trials[0].user_attrs["baseline"]
     assert payload["metrics"] == trials[0].user_attrs["metrics.M"]
     assert model(torch.zeros(1, 3, 32, 32)).shape == (1, 2) and preprocess.size == 32
+
+
+@pytest.mark.slow
+def test_two_workers_split_the_entries_and_reproduce_the_serial_results(benched, tmp_path):
+    """``--workers 2``: two processes run the bench list between them (no entry twice) and,
+    seeded, every entry's values equal the one-process run's."""
+    config, _, url, _, _ = benched
+    text = config.path.read_text()
+    text = text.replace(
+        "val_fraction: 0.34}", f"val_fraction: 0.34, cache_dir: {config.data.cache_dir}}}"
+    )
+    text = text.replace("init: random,", f"init: random, dir: {config.teacher.dir},")
+    (tmp_path / "study.yaml").write_text(text)
+    parallel = load_config(tmp_path / "study.yaml")
+    lines: list[str] = []
+    outcome = run_bench(parallel, echo=lines.append, workers=2)
+    assert (outcome.exit_code, outcome.ran, outcome.skipped, outcome.failed) == (0, 4, 0, [])
+    assert any(line.startswith("started 2 workers") for line in lines)
+    assert any(line.startswith("leaderboard") for line in lines)
+
+    def values(study_config, study_url):
+        _, trials = _bench_trials(study_url, study_config)
+        keys = [(t.user_attrs["baseline"], t.user_attrs["kd"]) for t in trials]
+        assert len(keys) == len(set(keys))
+        return {key: t.values for key, t in zip(keys, trials, strict=True)}
+
+    from fasnas.study import storage_url
+
+    assert storage_url(parallel) != url
+    assert values(parallel, storage_url(parallel)) == values(config, url)

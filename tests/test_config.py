@@ -67,6 +67,7 @@ def test_hash_ignores_formatting_but_not_content(tmp_path) -> None:
         (("name: s1", "nmae: s1"), "nmae: unknown key"),
         (("  root: ../data", "  rot: ../data"), "data.root: required"),
         (("    lr: 1.0e-3", "    lr: 1.0e-3\n    mcl: true"), "teacher.train.mcl: FLIP-MCL"),
+        (("    lr: 1.0e-3", "    lr: 1.0e-3\n    schedule: step"), "teacher.train.schedule: expe"),
     ],
 )
 def test_bad_values_name_the_file_and_key_path(tmp_path, edit, needle) -> None:

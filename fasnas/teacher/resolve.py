@@ -15,12 +15,11 @@ from fasnas.errors import CheckpointError
 
 
 def model_spec(teacher: TeacherConfig) -> tuple[str, dict | None]:
-    """``(model_name, model_cfg)`` for open_clip; ``"tiny"`` is the CPU-demo config."""
-    if teacher.model == "tiny":
-        from fasnas.teacher.flip import TINY_CONFIG
+    """``(model_name, model_cfg)`` for open_clip; ``"tiny"``/``"tiny-rn"`` are built in."""
+    from fasnas.teacher.flip import BUILTIN_CONFIGS
 
-        return "tiny", teacher.model_cfg or TINY_CONFIG
-    return teacher.model, teacher.model_cfg
+    builtin = BUILTIN_CONFIGS.get(teacher.model)
+    return teacher.model, teacher.model_cfg or builtin
 
 
 def check_no_leakage(path: Path, sources: tuple[str, ...], protocol: Protocol) -> None:

@@ -126,7 +126,7 @@ def train_teacher(
         augment=Augment(recipe.flip_p, recipe.saturation, recipe.saturation_p),
         optimizer="adam",
         warmup_frac=recipe.warmup_frac,
-        schedule="constant",
+        schedule=recipe.schedule,
         amp=recipe.amp,
         progress=progress,
         desc=f"teacher {protocol_name}",

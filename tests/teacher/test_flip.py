@@ -89,6 +89,22 @@ def test_flip_it_matches_flips_formula() -> None:
         assert torch.equal(teacher(_images()), expected)
 
 
+def test_the_demo_resnet_teacher_is_flip_it_on_open_clips_modified_resnet() -> None:
+    from fasnas.cost import model_cost
+
+    torch.manual_seed(0)
+    teacher = build_teacher("flip-it", "tiny-rn", flip.BUILTIN_CONFIGS["tiny-rn"]).eval()
+    assert type(teacher.clip.visual).__name__ == "ModifiedResNet"
+    assert teacher.preprocess.size == 64
+    images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert torch.equal(teacher(images), reference_flip_it_logits(teacher.clip, images))
+    cost = model_cost(teacher.clip.visual, 64)
+    assert cost.gmacs > 0 and not cost.unsupported_ops  # attention pooling is counted
+    with pytest.raises(ConfigError, match="CLS token"):
+        build_teacher("flip-v", "tiny-rn", flip.BUILTIN_CONFIGS["tiny-rn"])
+
+
 def test_flip_mcl_infers_like_flip_it() -> None:
     teacher = _teacher("flip-mcl")
     with torch.no_grad():
