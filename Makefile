@@ -32,7 +32,7 @@ demo: $(STAMP)
 	wait $$pid && exit $$rc
 	$(FASNAS) teacher cache --config $(DEMO) --quiet
 	$(FASNAS) study start $(DEMO) --workers 2 --n-trials 16
-	$(FASNAS) bench $(DEMO) --quiet
+	$(FASNAS) bench $(DEMO) --workers 2 --quiet
 	$(FASNAS) study status $(DEMO)
 	$(FASNAS) report $(DEMO) --out reports/demo
 	@echo "demo report: $(CURDIR)/reports/demo/index.html"

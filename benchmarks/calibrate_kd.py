@@ -30,6 +30,9 @@ ARCHS = {
     "mobilenetv3 small 0.75 @48": StudentSpec(
         "mobilenetv3", {"variant": "small", "width": 0.75}, 48
     ),
+    "mobilenetv3 small 1.0 @64": StudentSpec(
+        "mobilenetv3", {"variant": "small", "width": 1.0}, 64
+    ),
     "vit d2 w64 @32": StudentSpec(
         "vit", {"depth": 2, "embed_dim": 64, "num_heads": 2, "patch_size": 8}, 32
     ),
@@ -41,6 +44,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=Path("studies/demo.yaml"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--iterations", type=int, default=60)
+    parser.add_argument("--archs", nargs="+", choices=list(ARCHS), default=list(ARCHS))
     args = parser.parse_args()
     torch.set_num_threads(1)
     config = load_config(args.config)
@@ -50,7 +54,8 @@ def main() -> None:
     ce = DistillSpec(w_kd=0.0, w_feat=0.0, iterations=args.iterations, batch_per_group=4, lr=1e-3)
     protocols = config.protocols
     print(f"seeds {args.seeds}, {args.iterations} iterations, protocols {list(protocols)}")
-    for name, spec in ARCHS.items():
+    for name in args.archs:
+        spec = ARCHS[name]
         for label, distill in (("CE", ce), ("KD", kd)):
             table = {p: [] for p in protocols}
             honest = {p: [] for p in protocols}
