@@ -120,7 +120,7 @@ def test_every_family_of_every_space_builds_and_runs(path: Path, family: str) ->
 
 def test_demo_space_is_small() -> None:
     space = SearchSpace.load(SPACES_DIR / "demo.yaml")
-    assert set(space.families) == {"vit", "mobilenetv3"}
+    assert set(space.families) == {"vit", "mobilenetv3", "levit"}
     study = _study(seed=2)
     for _ in range(40):
         student, distill = space.suggest(study.ask())
