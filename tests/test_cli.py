@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from fasnas.cli import main
 
 
@@ -33,3 +35,17 @@ def test_user_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(line.startswith("error:") or "problem" in line for line in err)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--workers", "0"], "--workers: expected an integer >= 1, got '0'"),
+        (["--shard", "2/2"], "--shard: expected I/N with 0 <= I < N, got '2/2'"),
+    ],
+)
+def test_bad_bench_process_counts_exit_2_naming_the_option(tmp_path, capsys, args, needle):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", str(tmp_path / "study.yaml"), *args])
+    assert exit_info.value.code == 2
+    assert needle in capsys.readouterr().err
