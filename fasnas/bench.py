@@ -538,7 +538,7 @@ def run_bench(
         if not store_teacher(config, study, reference, url):
             echo(f"search study {config.name!r} not found: teacher stored in the bench study only")
     if workers > 1:
-        return _run_workers(config, study, workers, storage, reference, echo)
+        return _run_workers(config, settings, study, workers, storage, reference, echo)
     objective = BenchObjective(
         config,
         None,  # each entry sets its FixedSpace
@@ -572,6 +572,7 @@ def run_bench(
 
 def _run_workers(
     config: StudyConfig,
+    settings: BenchSettings,
     study,
     workers: int,
     storage: str | None,
@@ -590,9 +591,8 @@ def _run_workers(
     code = run_processes(
         [command + ["--shard", f"{i}/{workers}"] for i in range(workers)], echo=echo
     )
-    entries = BenchSettings.from_config(config).entries()
     done = completed_keys(study)
-    failed = [entry.label for entry in entries if entry.key not in done]
+    failed = [entry.label for entry in settings.entries() if entry.key not in done]
     ran = len(done - before)
     summary = f"bench: {ran} run by {workers} workers, {len(before)} already complete, "
     lines = [summary + f"{len(failed)} not complete"]
