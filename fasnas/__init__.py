@@ -4,7 +4,14 @@ The package re-exports its public API here; heavy submodules (torch, timm, open_
 are imported only when their functions are used.
 """
 
-from fasnas.errors import CheckpointError, ConfigError, DataError, FasnasError, StorageError
+from fasnas.errors import (
+    CheckpointError,
+    ConfigError,
+    DataError,
+    FasnasError,
+    OutputError,
+    StorageError,
+)
 
 __version__ = "0.1.0"
 
@@ -13,6 +20,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "FasnasError",
+    "OutputError",
     "StorageError",
     "__version__",
     "load_student",

@@ -28,3 +28,7 @@ class CheckpointError(FasnasError):
 
 class StorageError(FasnasError):
     """An Optuna storage or artifact store is unreachable, refused us, or disagrees with us."""
+
+
+class OutputError(FasnasError):
+    """A file or folder the user asked for cannot be written (read-only, full, not a folder)."""
