@@ -161,7 +161,7 @@ def _teacher_cache(args: argparse.Namespace) -> int:
 
 
 def _add_teacher(commands: argparse._SubParsersAction) -> None:
-    from fasnas.config import TEACHER_VARIANTS
+    from fasnas.teacher.settings import TEACHER_VARIANTS
 
     teacher = commands.add_parser("teacher", help="import, fine-tune and cache FLIP teachers")
     sub = teacher.add_subparsers(dest="teacher_command", required=True)
@@ -202,16 +202,16 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
 
 def _study_run(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
-    from fasnas.study import run_study
+    from fasnas.search.commands import run_study
 
     config = load_config(args.config)
-    run_study(config, n_trials=args.n_trials, timeout=args.timeout, progress=not args.quiet)
+    run_study(config, n_trials=args.n_trials, timeout=args.timeout)
     return 0
 
 
 def _study_start(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
-    from fasnas.study import start_study
+    from fasnas.search.commands import start_study
 
     config = load_config(args.config)
     return start_study(
@@ -225,15 +225,17 @@ def _study_start(args: argparse.Namespace) -> int:
 
 def _study_worker(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
-    from fasnas.study import attach_worker
+    from fasnas.search.commands import attach_worker
 
     config = load_config(args.config)
-    return attach_worker(config, storage=args.storage, index=args.index).exit_code
+    return attach_worker(
+        config, storage=args.storage, index=args.index, bench=args.bench
+    ).exit_code
 
 
 def _study_resume(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
-    from fasnas.study import resume_study
+    from fasnas.search.commands import resume_study
 
     config = load_config(args.config)
     return resume_study(config, workers=args.workers, storage=args.storage).exit_code
@@ -283,6 +285,9 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="worker index for its sampler seed (default: from host name and pid)",
     )
+    worker.add_argument(
+        "--bench", action="store_true", help="run the queued entries of the <name>-bench study"
+    )
     worker.set_defaults(handler=_study_worker)
 
     resume = sub.add_parser(
@@ -326,25 +331,11 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from fasnas.bench import run_bench
     from fasnas.config import load_config
+    from fasnas.search.commands import run_bench
 
     config = load_config(args.config)
-    outcome = run_bench(
-        config,
-        storage=args.storage,
-        progress=not args.quiet,
-        workers=args.workers,
-        shard=args.shard,
-    )
-    return outcome.exit_code
-
-
-def _shard(text: str) -> tuple[int, int]:
-    index, _, count = text.partition("/")
-    if not (index.isdigit() and count.isdigit() and int(index) < int(count)):
-        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
-    return int(index), int(count)
+    return run_bench(config, storage=args.storage, workers=args.workers).exit_code
 
 
 def _positive(text: str) -> int:
@@ -379,7 +370,6 @@ def _add_bench_export(commands: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--workers", type=_positive, default=1, help="local processes sharing the runs"
     )
-    bench.add_argument("--shard", type=_shard, default=None, help=argparse.SUPPRESS)
     bench.set_defaults(handler=_bench)
     export = commands.add_parser(
         "export", help="write a trial's trained students (weights, spec, TorchScript) per protocol"

@@ -1,103 +1,71 @@
-"""Study configuration: ``studies/*.yaml`` -> typed, validated dataclasses.
+"""Study configuration: ``studies/*.yaml`` -> one typed, validated :class:`StudyConfig`.
 
-Owns the schema of a study config and its validation. Every bad key or value is a
-:class:`~fasnas.errors.ConfigError` naming the file and the key path, e.g.
-``studies/demo.yaml: teacher.train.lr: expected a number, got 'fast'``. Relative paths in a
-config are resolved against the folder that holds the config, so a study folder can be moved.
+Owns the top level of a study config and the registry of its sections. Each section belongs to
+the module that uses it, which defines its typed dataclass (built by :func:`fasnas.schema.build`):
 
-A config has these sections (all optional except ``name`` and ``data``)::
-
-    name: demo                      # the Optuna study name
-    data: {root, benchmark, size, cache_dir, val_fraction, celeb, shots, seed}
-    protocols: [M, C, I, O]
-    teacher: {variant, model, model_cfg, init, dir, mode, train: {...recipe overrides...}}
-    device: auto                    # auto | cpu | cuda | cuda:N
+    name: demo                      # the Optuna study name (required)
     seed: 0
+    device: auto                    # auto | cpu | cuda | cuda:N        (fasnas.device)
+    data: {root, ...}               # required                          (fasnas.data.settings)
+    protocols: [M, C, I, O]                                             (fasnas.data.protocols)
+    teacher: {variant, model, ...}                                      (fasnas.teacher.settings)
+    space: ../search_spaces/x.yaml  # a search-space file               (fasnas.space)
+    search: {sampler, n_trials, ...}                                    (fasnas.search.settings)
+    objective: {hter, ...}                                              (fasnas.search.settings)
+    early_stopping: {rule, ...}                                         (fasnas.search.early_stop)
+    bench: {models, seeds, ...}                                  (fasnas.search.bench_settings)
+    storage: null                   # a storage URL                     (fasnas.storage)
+    artifacts: null                 # the artifact folder        (fasnas.search.artifacts)
 
-Later sections are read by the modules that own them, from :attr:`StudyConfig.raw`:
-``space`` (a search-space file), ``search`` and ``storage`` (fasnas.study, fasnas.storage),
-``artifacts`` (the folder of per-protocol results and weights), ``objective``
-(fasnas.objective), ``early_stopping`` (fasnas.early_stop) and ``bench`` (fasnas.bench).
+:func:`load_config` builds and validates *every* section, the device, the search space and the
+storage URL before any command writes anything: a bad key anywhere is one
+:class:`~fasnas.errors.ConfigError` line naming the file and the key path, e.g.
+``studies/demo.yaml: early_stopping.margn: unknown key; valid keys are [...]``. Relative paths
+are resolved against the folder that holds the config, so a study folder can be moved.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from fasnas import schema
+from fasnas.data.settings import DataConfig
+from fasnas.device import check_device
 from fasnas.errors import ConfigError
+from fasnas.search.early_stop import EarlyStopSettings
+from fasnas.search.settings import ObjectiveSettings, SearchSettings
+from fasnas.storage.urls import resolve_url
+from fasnas.teacher.settings import TeacherConfig
 
-TEACHER_VARIANTS = ("flip-v", "flip-it", "flip-mcl")
-TEACHER_MODES = ("cached", "online")
-LR_SCHEDULES = ("constant", "cosine")
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the FLIP-layout data lives and how it is cached."""
-
-    root: Path  # folder holding MCIO/ (or WCS/)
-    benchmark: str = "MCIO"  # MCIO | WCS
-    size: int = 224  # frame-cache resolution in px; models resize from it
-    cache_dir: Path = Path("cache")  # frame and teacher caches
-    val_fraction: float = 0.1  # share of source videos held out for honest thresholds
-    celeb: bool = False  # add CelebA-Spoof as an extra source domain
-    shots: int = 0  # 0-shot (default) or 5-shot on the target
-    seed: int = 0  # seed of the source-validation split
-
-
-@dataclass(frozen=True)
-class TeacherRecipe:
-    """FLIP's fine-tuning recipe (FACTS §1); every field can be overridden in the config."""
-
-    iterations: int = 4000  # optimiser steps
-    lr: float = 1e-6  # Adam learning rate (FLIP: 1e-6 on OpenAI CLIP weights)
-    weight_decay: float = 1e-6  # Adam weight decay
-    batch_per_group: int = 3  # images per (domain, class) per step
-    flip_p: float = 0.5  # horizontal-flip probability
-    saturation: float = 0.2  # HSV saturation x U(1-s, 1+s)
-    saturation_p: float = 0.5  # probability of the saturation jitter
-    warmup_frac: float = 0.0  # linear warm-up share of iterations
-    schedule: str = "constant"  # learning rate after warm-up: constant (FLIP) | cosine (to zero)
-    mcl: bool = False  # add FLIP-MCL's two extra losses (FLIP-MCL only)
-    frozen: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
-    amp: bool = True  # mixed precision when on a GPU
-
-
-@dataclass(frozen=True)
-class TeacherConfig:
-    """Which teacher distils into the students, and where its files live."""
-
-    variant: str = "flip-it"  # flip-v | flip-it | flip-mcl
-    model: str = "ViT-B-16-quickgelu"  # open_clip config name, or "tiny"/"tiny-rn" (built in)
-    model_cfg: dict | None = None  # a custom open_clip config (overrides `model`'s)
-    init: str | None = None  # local weights to fine-tune from, or "random" (explicit only)
-    init_format: str = "openai"  # format of `init`: openai | open_clip | flip-v | flip-it | ...
-    dir: Path = Path("teachers")  # teacher files, one per protocol: <dir>/<P>.pt
-    mode: str = "cached"  # cached: read the teacher cache; online: run the teacher per batch
-    train: TeacherRecipe = field(default_factory=TeacherRecipe)
-
-    def file_for(self, protocol: str) -> Path:
-        """The teacher file of one protocol."""
-        return self.dir / f"{protocol}.pt"
+if TYPE_CHECKING:
+    from fasnas.search.bench_settings import BenchSettings
 
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """A whole study config; :attr:`raw` keeps the parsed YAML for later sections."""
+    """A whole study config, every section built and validated; :attr:`raw` is the parsed YAML."""
 
-    path: Path
-    name: str
+    path: Path  # the config file (absolute)
+    name: str  # the Optuna study name
     data: DataConfig
     protocols: tuple[str, ...] = ("M", "C", "I", "O")
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    device: str = "auto"
-    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0  # the study seed (samplers, trial seeds)
+    space: Path | None = None  # the search-space file (required by study commands)
+    search: SearchSettings = field(default_factory=SearchSettings)
+    objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
+    early_stopping: EarlyStopSettings | None = None  # None: the section is absent (off)
+    bench: BenchSettings | None = None  # built at load; None only for hand-made configs
+    storage: str = ""  # the absolute storage URL (default: journal:<name>.journal beside)
+    artifacts: Path | None = None  # artifact folder (default: <name>-artifacts beside)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -106,142 +74,83 @@ class StudyConfig:
         text = json.dumps(self.raw, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    @property
+    def base(self) -> Path:
+        """The folder relative paths are resolved against."""
+        return self.path.parent
 
-_KNOWN_TOP = {"name", "data", "protocols", "teacher", "device", "seed"}
-_LATER_SECTIONS = {
-    "space",
-    "search",
-    "storage",
-    "artifacts",
-    "objective",
-    "early_stopping",
-    "bench",
-    "report",
+    def storage_url(self, override: str | None = None) -> str:
+        """The storage URL: ``override`` (``--storage``, resolved like the config's) or ours.
+
+        Raises:
+            ConfigError: An override that is not a known URL form.
+        """
+        if override is None:
+            return self.storage
+        return resolve_url(override, self.base, self.name, where="--storage")
+
+    def artifact_dir(self) -> Path:
+        """The artifact folder: ``artifacts:``, or ``<name>-artifacts`` beside the config."""
+        return self.artifacts or (self.base / f"{self.name}-artifacts").resolve()
+
+
+# ---------------------------------------------------------------------------- sections
+
+Builder = Callable[[Any, str, Path, dict[str, Any]], Any]
+
+
+def _space(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path:
+    from fasnas.space import SearchSpace  # builds students' recipes: imports torch and timm
+
+    path = schema.coerce(raw, "Path", where, base)
+    SearchSpace.load(path)
+    return path
+
+
+def _bench(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
+    from fasnas.search.bench_settings import BenchSettings  # checks specs: imports torch
+
+    return BenchSettings.from_raw(raw, where)
+
+
+def _storage(raw: Any, where: str, base: Path, top: dict[str, Any]) -> str:
+    return resolve_url(raw, base, top["name"], where=where)
+
+
+def _artifacts(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{where}: expected a folder path, got {raw!r}")
+    return (base / raw).resolve()
+
+
+def _section(cls: type) -> Builder:
+    def build(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
+        return schema.build(cls, raw, where, base=base)
+
+    return build
+
+
+def _early_stopping(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
+    return None if raw is None else EarlyStopSettings.from_raw(raw, where)
+
+
+# The registry: section key -> its builder, in the order sections are checked. A new section is
+# one entry here plus its owner's dataclass.
+SECTIONS: dict[str, Builder] = {
+    "search": _section(SearchSettings),
+    "objective": _section(ObjectiveSettings),
+    "early_stopping": _early_stopping,
+    "storage": _storage,
+    "artifacts": _artifacts,
+    "space": lambda raw, where, base, top: None if raw is None else _space(raw, where, base, top),
+    "bench": _bench,
 }
+TOP_KEYS = ("name", "seed", "device", "data", "protocols", "teacher")
 
 
-def _where(path: Path, key: str) -> str:
-    return f"{path}: {key}"
-
-
-def _coerce(value: Any, kind: type, where: str) -> Any:
-    if kind is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if kind is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    raise TypeError(kind)
-
-
-def _build(cls: type, section: Any, path: Path, prefix: str, base: Path, **given: Any) -> Any:
-    """Fill dataclass ``cls`` from a mapping, rejecting unknown keys and wrong types."""
-    if section is None:
-        section = {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: {prefix}: expected a mapping, got {type(section).__name__}")
-    names = {f.name: f for f in fields(cls)}
-    values: dict[str, Any] = dict(given)
-    for key, value in section.items():
-        where = _where(path, f"{prefix}.{key}")
-        if key not in names or key in given:
-            valid = sorted(n for n in names if n not in given)
-            raise ConfigError(f"{where}: unknown key; valid keys are {valid}")
-        annotation = str(names[key].type)
-        if annotation.startswith("Path"):
-            if not isinstance(value, str):
-                raise ConfigError(f"{where}: expected a path string, got {value!r}")
-            values[key] = (base / value).resolve()
-        elif annotation == "str | None":
-            values[key] = None if value is None else _coerce(value, str, where)
-        elif annotation in {"int", "float", "bool", "str"}:
-            values[key] = _coerce(
-                value, {"int": int, "float": float, "bool": bool, "str": str}[annotation], where
-            )
-        else:
-            values[key] = value
-    return cls(**values)
-
-
-def _positive(value: float, where: str, *, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ConfigError(f"{where}: must be {bound}, got {value}")
-
-
-def _validate(config: StudyConfig) -> None:
-    path = config.path
-    from fasnas.data.protocols import get_protocol
-
-    for name in config.protocols:
-        try:
-            get_protocol(name)
-        except ConfigError as error:
-            raise ConfigError(f"{path}: protocols: {error}") from None
-    data = config.data
-    if not 0 < data.val_fraction < 1:
-        raise ConfigError(f"{path}: data.val_fraction: must be in (0, 1), got {data.val_fraction}")
-    if data.shots not in (0, 5):
-        raise ConfigError(f"{path}: data.shots: must be 0 or 5, got {data.shots}")
-    if data.size < 16:
-        raise ConfigError(f"{path}: data.size: must be >= 16 px, got {data.size}")
-    teacher = config.teacher
-    if teacher.variant not in TEACHER_VARIANTS:
-        raise ConfigError(
-            f"{path}: teacher.variant: expected one of {list(TEACHER_VARIANTS)}, "
-            f"got {teacher.variant!r}"
-        )
-    if teacher.mode not in TEACHER_MODES:
-        raise ConfigError(
-            f"{path}: teacher.mode: expected one of {list(TEACHER_MODES)}, got {teacher.mode!r}"
-        )
-    recipe = teacher.train
-    _positive(recipe.iterations, _where(path, "teacher.train.iterations"))
-    _positive(recipe.lr, _where(path, "teacher.train.lr"))
-    _positive(recipe.weight_decay, _where(path, "teacher.train.weight_decay"), allow_zero=True)
-    _positive(recipe.batch_per_group, _where(path, "teacher.train.batch_per_group"))
-    if recipe.schedule not in LR_SCHEDULES:
-        raise ConfigError(
-            f"{path}: teacher.train.schedule: expected one of {list(LR_SCHEDULES)}, "
-            f"got {recipe.schedule!r}"
-        )
-    if not isinstance(recipe.frozen, tuple | list) or not all(
-        isinstance(prefix, str) for prefix in recipe.frozen
-    ):
-        raise ConfigError(f"{path}: teacher.train.frozen: expected a list of parameter prefixes")
-    if recipe.mcl:
-        raise ConfigError(
-            f"{path}: teacher.train.mcl: FLIP-MCL's two extra losses are not wired into "
-            f"`fasnas teacher train` yet; set it to false (a flip-mcl teacher then trains like "
-            f"FLIP-IT) or import a FLIP-MCL checkpoint"
-        )
-    if recipe.mcl and teacher.variant != "flip-mcl":
-        raise ConfigError(f"{path}: teacher.train.mcl: only valid with teacher.variant flip-mcl")
-
-
-def load_config(path: str | Path) -> StudyConfig:
-    """Read and validate a study config.
-
-    Raises:
-        ConfigError: On a missing or unreadable file, bad YAML, an unknown key or a bad value;
-            the message names the file and the key path.
-    """
-    path = Path(path)
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -254,40 +163,71 @@ def load_config(path: str | Path) -> StudyConfig:
         raise ConfigError(f"{path}: invalid YAML{where}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    unknown = set(raw) - _KNOWN_TOP - _LATER_SECTIONS
-    if unknown:
-        valid = sorted(_KNOWN_TOP | _LATER_SECTIONS)
-        raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; valid keys are {valid}")
-    base = path.resolve().parent
-    if not isinstance(raw.get("name"), str) or not raw["name"]:
-        raise ConfigError(f"{path}: name: expected a non-empty study name")
-    if "data" not in raw or not isinstance(raw["data"], dict) or "root" not in raw["data"]:
-        raise ConfigError(f"{path}: data.root: required (the folder holding MCIO/)")
-    data = _build(DataConfig, raw["data"], path, "data", base)
-    if "cache_dir" not in raw["data"]:
-        data = replace(data, cache_dir=(base / "cache").resolve())
-    teacher_raw = dict(raw.get("teacher") or {})
-    recipe = _build(TeacherRecipe, teacher_raw.pop("train", None), path, "teacher.train", base)
-    model_cfg = teacher_raw.get("model_cfg")
-    if model_cfg is not None and not isinstance(model_cfg, dict):
-        raise ConfigError(f"{path}: teacher.model_cfg: expected a mapping (open_clip config)")
-    teacher = _build(TeacherConfig, teacher_raw, path, "teacher", base, train=recipe)
-    if "dir" not in teacher_raw:
-        teacher = replace(teacher, dir=(base / "teachers").resolve())
-    if teacher.init not in (None, "random"):
-        teacher = replace(teacher, init=str((base / teacher.init).resolve()))
+    return raw
+
+
+def _protocols(raw: dict[str, Any], path: Path) -> tuple[str, ...]:
+    from fasnas.data.protocols import get_protocol
+
     protocols = raw.get("protocols", ["M", "C", "I", "O"])
     if not isinstance(protocols, list) or not protocols:
         raise ConfigError(f"{path}: protocols: expected a non-empty list like [M, C, I, O]")
-    config = StudyConfig(
+    for name in protocols:
+        try:
+            get_protocol(str(name))
+        except ConfigError as error:
+            raise ConfigError(f"{path}: protocols: {error}") from None
+    return tuple(str(p) for p in protocols)
+
+
+def _teacher(raw: Any, path: Path, base: Path) -> TeacherConfig:
+    given = dict(raw or {}) if isinstance(raw, dict) else raw
+    teacher = schema.build(TeacherConfig, given, f"{path}: teacher", base=base)
+    if not isinstance(given, dict) or "dir" not in given:
+        teacher = replace(teacher, dir=(base / "teachers").resolve())
+    if teacher.init not in (None, "random"):
+        teacher = replace(teacher, init=str((base / teacher.init).resolve()))
+    return teacher
+
+
+def load_config(path: str | Path) -> StudyConfig:
+    """Read a study config and build and validate every section.
+
+    Raises:
+        ConfigError: On a missing or unreadable file, bad YAML, an unknown key or a bad value
+            in any section, a missing GPU, or a bad search space or storage URL; the message
+            names the file and the key path.
+    """
+    path = Path(path)
+    raw = _read(path)
+    unknown = [key for key in raw if key not in TOP_KEYS and key not in SECTIONS]
+    if unknown:
+        valid = sorted((*TOP_KEYS, *SECTIONS))
+        raise ConfigError(f"{path}: {unknown[0]}: unknown key; valid keys are {valid}")
+    if not isinstance(raw.get("name"), str) or not raw["name"]:
+        raise ConfigError(f"{path}: name: expected a non-empty study name")
+    if not isinstance(raw.get("data"), dict) or "root" not in raw["data"]:
+        raise ConfigError(f"{path}: data.root: required (the folder holding MCIO/)")
+    base = path.resolve().parent
+    data = schema.build(DataConfig, raw["data"], f"{path}: data", base=base)
+    if "cache_dir" not in raw["data"]:
+        data = replace(data, cache_dir=(base / "cache").resolve())
+    protocols = _protocols(raw, path)
+    teacher = _teacher(raw.get("teacher"), path, base)
+    device = schema.coerce(raw.get("device", "auto"), "str", f"{path}: device")
+    check_device(device, f"{path}: device")
+    seed = schema.coerce(raw.get("seed", 0), "int", f"{path}: seed")
+    sections = {
+        key: build(raw.get(key), f"{path}: {key}", base, raw) for key, build in SECTIONS.items()
+    }
+    return StudyConfig(
         path=path.resolve(),
         name=raw["name"],
         data=data,
-        protocols=tuple(str(p) for p in protocols),
+        protocols=protocols,
         teacher=teacher,
-        device=_coerce(raw.get("device", "auto"), str, _where(path, "device")),
-        seed=_coerce(raw.get("seed", 0), int, _where(path, "seed")),
+        device=device,
+        seed=seed,
         raw=raw,
+        **{key: value for key, value in sections.items() if value is not None},
     )
-    _validate(config)
-    return config

@@ -1,8 +1,10 @@
 """``fasnas export CONFIG --trial N [--out DIR]``: a trial's trained students, for deployment.
 
 Owns turning a COMPLETE trial (of the search study, or of the bench study with ``--bench``)
-into files a deployment can use without fasnas' search machinery. For each protocol the trial
-ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`):
+into files a deployment can use without fasnas' search machinery: choosing the trial (or the
+Pareto trials), finding its trained students and writing the bundle. For each protocol the
+trial ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`, files and their checks in
+:mod:`fasnas.deploy`):
 
 - ``student.pt``: weights of the deployed student (reparameterised where the family fuses
   branches), its ``StudentSpec``, its preprocessing and the trial's metrics;
@@ -12,11 +14,12 @@ ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`):
 - ``student.onnx``: only when ``onnx`` and ``onnxruntime`` are installed.
 
 Each deployment file is checked against PyTorch on a random batch of another size than the one
-traced (max abs difference of the logits < :data:`TOLERANCE`), and the check is recorded in
-``DIR/export.json``. The weights are the ones the trial trained, read from its Optuna artifacts
-(``artifact.<P>``, :mod:`fasnas.artifacts`); when they are missing the protocol is retrained
-with the trial's own seed and the output says so. The whole folder is written beside its target
-and renamed into place, so an interrupted export never leaves a half-written ``DIR``.
+traced (max abs difference of the logits < :data:`~fasnas.deploy.TOLERANCE`), and the check is
+recorded in ``DIR/export.json``. The weights are the ones the trial trained, read from its
+Optuna artifacts (``artifact.<P>``, :mod:`fasnas.artifacts`); when they are missing the
+protocol is retrained with the trial's own seed and the output says so. The whole folder is
+built beside its target and renamed into place (:func:`fasnas._io.atomic_dir`), so an
+interrupted export never leaves a half-written ``DIR``.
 
 Run it::
 
@@ -29,11 +32,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import importlib.util
 import json
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,21 +42,11 @@ from typing import Any
 
 import torch
 
+from fasnas._io import atomic_dir
 from fasnas.config import StudyConfig
+from fasnas.deploy import TOLERANCE, check_line, write_protocol
 from fasnas.errors import ConfigError
-from fasnas.load import (
-    EXPORT_FILE,
-    ONNX_FILE,
-    SPEC_FILE,
-    STUDENT_FILE,
-    TORCHSCRIPT_FILE,
-    preprocess_dict,
-    student_payload,
-)
-
-TOLERANCE = 1e-4  # max abs logit difference allowed between a deployment file and PyTorch
-CHECK_SEED = 0  # seed of the random batches of the check
-TRACE_BATCH, CHECK_BATCH = 2, 3  # traced at one batch size, checked at another
+from fasnas.load import EXPORT_FILE
 
 
 @dataclass
@@ -131,7 +121,7 @@ def pareto_numbers(study) -> list[int]:
     """Numbers of the study's Pareto trials: COMPLETE, trained, feasible, non-dominated."""
     import numpy as np
 
-    from fasnas.report.data import pareto_mask
+    from fasnas.report.pareto import pareto_mask
 
     candidates = []
     for trial in study.get_trials(deepcopy=False):
@@ -238,126 +228,6 @@ class StudentSource:
         return self._objective
 
 
-# ---------------------------------------------------------------------------- deployment files
-
-
-def _random_batch(batch: int, img_size: int) -> torch.Tensor:
-    generator = torch.Generator().manual_seed(CHECK_SEED + batch)
-    return torch.randn(batch, 3, img_size, img_size, generator=generator)
-
-
-def _max_diff(expected: torch.Tensor, got: Any) -> float:
-    got = torch.as_tensor(got, dtype=torch.float32)
-    return float((expected.float() - got).abs().max())
-
-
-def write_torchscript(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str, Any]:
-    """Trace ``deployed`` to ``path`` and check the reloaded file against PyTorch."""
-    import warnings
-
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # TracerWarnings of size-dependent branches
-            batch = _random_batch(TRACE_BATCH, img_size)
-            traced = torch.jit.trace(deployed, batch, check_trace=False)  # checked below
-            torch.jit.save(traced, str(path))
-            reloaded = torch.jit.load(str(path), map_location="cpu")
-            batch = _random_batch(CHECK_BATCH, img_size)
-            diff = _max_diff(deployed(batch), reloaded(batch))
-    except Exception as error:  # noqa: BLE001 - a family that does not trace is recorded
-        path.unlink(missing_ok=True)
-        return {"file": None, "error": f"{type(error).__name__}: {str(error)[:300]}"}
-    return {"file": path.name, "max_abs_diff": diff, "ok": diff < TOLERANCE}
-
-
-def write_onnx(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str, Any]:
-    """Export ``deployed`` to ONNX and check it with onnxruntime, when both are installed."""
-    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
-    if missing:
-        return {"file": None, "skipped": f"not installed: {', '.join(missing)}"}
-    import warnings
-
-    try:
-        import onnxruntime
-
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                deployed,
-                (_random_batch(TRACE_BATCH, img_size),),
-                str(path),
-                input_names=["images"],
-                output_names=["logits"],
-                dynamic_axes={"images": {0: "batch"}, "logits": {0: "batch"}},
-                dynamo=False,
-            )
-            session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            batch = _random_batch(CHECK_BATCH, img_size)
-            got = session.run(None, {"images": batch.numpy()})[0]
-            diff = _max_diff(deployed(batch), got)
-    except Exception as error:  # noqa: BLE001 - a family that does not export is recorded
-        path.unlink(missing_ok=True)
-        return {"file": None, "error": f"{type(error).__name__}: {str(error)[:300]}"}
-    return {"file": path.name, "max_abs_diff": diff, "ok": diff < TOLERANCE}
-
-
-def write_protocol(
-    folder: Path,
-    student,
-    student_spec,
-    distill,
-    preprocess,
-    extra: dict[str, Any],
-) -> dict[str, Any]:
-    """Write one protocol's ``student.pt``, ``spec.json`` and deployment files; the checks."""
-    from fasnas.students import DeployedStudent
-
-    folder.mkdir(parents=True)
-    fused = student.reparameterize().eval()
-    deployed = DeployedStudent(fused).eval()
-    norm = preprocess.resized(student_spec.img_size)
-    payload = student_payload(
-        deployed,
-        student_spec,
-        norm,
-        embed_dim=fused.embed_dim,
-        reparameterized=fused.is_reparameterized,
-        extra={"distill_spec": distill.to_dict(), **extra},
-    )
-    torch.save(payload, folder / STUDENT_FILE)
-    spec = {
-        "student_spec": student_spec.to_dict(),
-        "distill_spec": distill.to_dict(),
-        "preprocess": preprocess_dict(norm),
-        "embed_dim": fused.embed_dim,
-        "reparameterized": fused.is_reparameterized,
-        "logits": ["spoof", "real"],
-    }
-    (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
-    return {
-        "torchscript": write_torchscript(deployed, folder / TORCHSCRIPT_FILE, norm.size),
-        "onnx": write_onnx(deployed, folder / ONNX_FILE, norm.size),
-    }
-
-
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished ``tmp`` folder to ``out``, replacing an older export there."""
-    old = None
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _check_line(name: str, check: dict[str, Any]) -> str:
-    if check.get("file") is None:
-        return f"{name}: {check.get('skipped') or check.get('error')}"
-    verdict = "ok" if check["ok"] else f"MISMATCH (> {TOLERANCE:g})"
-    return f"{name}: max abs diff {check['max_abs_diff']:.2e} {verdict}"
-
-
 # ---------------------------------------------------------------------------- the command
 
 
@@ -377,12 +247,8 @@ def export_study_trial(
     """Export one trial already checked by :func:`exportable_trial` to ``out``."""
     student_spec, distill = trial_specs(config, trial)
     out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     result = ExportResult(trial=trial.number, out=out)
-    try:
-        tmp.mkdir()
+    with atomic_dir(out, what="cannot write the export") as tmp:
         for protocol in trial_protocols(config, trial):
             student, origin = source.trained(trial, protocol, student_spec, distill)
             extra = {
@@ -400,8 +266,8 @@ def export_study_trial(
             result.protocols[protocol] = {"weights": origin, **checks}
             line = (
                 f"trial {trial.number} {protocol}: weights from {origin}; "
-                f"{_check_line('torchscript', checks['torchscript'])}; "
-                f"{_check_line('onnx', checks['onnx'])}"
+                f"{check_line('torchscript', checks['torchscript'])}; "
+                f"{check_line('onnx', checks['onnx'])}"
             )
             result.lines.append(line)
             echo(line)
@@ -418,9 +284,6 @@ def export_study_trial(
         }
         text = json.dumps(record, indent=2, default=str) + "\n"
         (tmp / EXPORT_FILE).write_text(text, encoding="utf-8")
-        _replace_dir(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     done = f"exported trial {trial.number} ({student_spec.label}) to {out}"
     result.lines.append(done)
     echo(done)

@@ -2,13 +2,15 @@
 
 Owns what one trial does. It samples a (StudentSpec, DistillSpec) from the search space, and
 counts the student's cost from the spec alone. A spec over the FLOPs or latency budget is
-rejected before any training; the budget is a hard constraint through Optuna's
-``constraints_func``. Otherwise the student is trained on the sources of each protocol, with
-knowledge distillation from the cached teacher outputs, and tested on the held-out domain.
+rejected before any training; the budget is a hard constraint set on the trial
+(``trial.set_constraint``, :func:`fasnas.record.set_budget_constraint`). Otherwise the student
+is trained on the sources of each protocol, with knowledge distillation from the cached
+teacher outputs, and tested on the held-out domain.
 
 The trial returns ``(mean HTER over protocols, GMACs)``, or ``(mean HTER, GMACs, latency ms)``.
 The HTER used is ``test-eer`` (FLIP's convention, the default) or ``source-threshold``
-(honest). Both metric sets, per protocol, go into the trial's user attributes.
+(honest). Both metric sets, per protocol, go into the trial's record (:mod:`fasnas.record`).
+The training loss is composed from the trial's DistillSpec by :mod:`fasnas.distill.compose`.
 
 A failing trial (NaN loss, out of memory, a student that cannot be built at that size) records
 its reason in ``fail_reason`` and raises :class:`TrialFailed`, which the study catches so the
@@ -17,9 +19,9 @@ recorded as ``artifact-store: ...`` or ``setup: ...`` and raised as is: the work
 ``fasnas study resume`` retries the trial.
 
 With an ``artifact_store``, each protocol's result and student weights are saved as Optuna
-artifacts right after it finishes (:mod:`fasnas.artifacts`). A retried trial (user attribute
-``retry_of``, see :mod:`fasnas.recovery`) keeps its original's seed and reuses the protocols
-its original finished instead of training them again (``reused_from.<P>``).
+artifacts right after it finishes (:mod:`fasnas.search.artifacts`). A trial enqueued with a
+seed (a retry, see :mod:`fasnas.search.recovery`, or a bench entry) trains with that seed; a
+retry reuses the protocols its original finished instead of training them again.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from fasnas import record
 from fasnas.config import StudyConfig
-from fasnas.errors import ConfigError
+from fasnas.distill.compose import training_loss
+from fasnas.search.settings import ObjectiveSettings
 
-HTER_CHOICES = ("test-eer", "source-threshold")
 REJECTED_HTER = 1.0  # placeholder value of a trial rejected for its budget (never on a front)
 
 
@@ -44,99 +47,9 @@ class TrialFailed(Exception):
     """A trial failed for a reason recorded in its ``fail_reason`` user attribute."""
 
 
-@dataclass(frozen=True)
-class ObjectiveSettings:
-    """The ``objective:`` section of a study config."""
-
-    hter: str = "test-eer"  # which HTER is minimised: test-eer (FLIP) or source-threshold
-    latency: bool = False  # add measured CPU latency (batch 1, 1 thread) as a third objective
-    max_gmacs: float | None = None  # hard budget, checked before training
-    max_latency_ms: float | None = None  # hard budget, checked before training
-    latency_runs: int = 20  # timed runs whose median is the latency
-
-    @classmethod
-    def from_config(cls, config: StudyConfig) -> ObjectiveSettings:
-        raw = config.raw.get("objective") or {}
-        where = f"{config.path}: objective"
-        if not isinstance(raw, dict):
-            raise ConfigError(f"{where}: expected a mapping")
-        names = set(cls.__dataclass_fields__)
-        for key in raw:
-            if key not in names:
-                raise ConfigError(f"{where}.{key}: unknown key; valid keys are {sorted(names)}")
-        settings = cls(**raw)
-        if settings.hter not in HTER_CHOICES:
-            raise ConfigError(
-                f"{where}.hter: expected one of {list(HTER_CHOICES)}, got {settings.hter!r}"
-            )
-        for key in ("max_gmacs", "max_latency_ms"):
-            value = getattr(settings, key)
-            if value is not None and not (isinstance(value, int | float) and value > 0):
-                raise ConfigError(f"{where}.{key}: expected a positive number, got {value!r}")
-        return settings
-
-    @property
-    def directions(self) -> list[str]:
-        return ["minimize"] * (3 if self.latency else 2)
-
-    @property
-    def metric_names(self) -> list[str]:
-        names = [f"mean HTER ({self.hter})", "GMACs"]
-        return names + ["CPU latency (ms)"] if self.latency else names
-
-
-def constraints(trial) -> list[float]:
-    """Optuna ``constraints_func``: values <= 0 are feasible (budgets stored by the trial)."""
-    return list(trial.user_attrs.get("constraints", [0.0]))
-
-
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """The seed of one trial's training, recorded in its user attributes."""
     return (study_seed * 1_000_003 + trial_number) % (2**31 - 1)
-
-
-def distillation_loss(student: torch.nn.Module, distill, outputs, *, online_teacher=None):
-    """The student's training loss: CE + Hinton KD + feature + text alignment, as weighted.
-
-    ``outputs`` are the cached :class:`~fasnas.teacher.cache.TeacherOutputs` of the training
-    frames; with ``online_teacher`` the teacher runs on the (augmented) batch instead.
-    """
-    from fasnas import distill as losses
-
-    text = None if outputs is None else outputs.text
-    if online_teacher is not None and hasattr(online_teacher, "class_text_embeddings"):
-        text = online_teacher.class_text_embeddings().detach().float().cpu().numpy()
-
-    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index: np.ndarray) -> torch.Tensor:
-        logits, embedding = student(images)
-        logits, embedding = logits.float(), embedding.float()
-        if online_teacher is not None:
-            with torch.no_grad():
-                t_logits = online_teacher(images).float()
-                t_emb = online_teacher.embed(images).float()
-        else:
-            t_logits = torch.from_numpy(outputs.logits(index)).to(images.device)
-            t_emb = torch.from_numpy(outputs.embeddings(index)).to(images.device)
-        loss = distill.w_ce * losses.cross_entropy(logits, labels)
-        if distill.w_kd:
-            loss = loss + distill.w_kd * losses.hinton_kd(logits, t_logits, distill.temperature)
-        if distill.w_feat:
-            loss = loss + distill.w_feat * losses.feature_distillation(
-                embedding, t_emb, distill.feat_loss
-            )
-        if distill.w_text and text is not None:
-            text_emb = torch.from_numpy(np.asarray(text, dtype=np.float32)).to(images.device)
-            loss = loss + distill.w_text * losses.text_alignment_loss(
-                embedding,
-                text_emb,
-                distill.text_logit_scale,
-                labels,
-                teacher_logits=t_logits,
-                temperature=distill.temperature,
-            )
-        return loss
-
-    return loss_fn
 
 
 def describe_failure(error: BaseException) -> str:
@@ -156,12 +69,6 @@ def describe_failure(error: BaseException) -> str:
 def summarise(per_protocol: dict[str, dict], hter: str) -> float:
     """Mean over protocols of the chosen HTER."""
     return float(np.mean([result[hter]["hter"] for result in per_protocol.values()]))
-
-
-def record_protocol(trial, protocol: str, result: dict[str, Any], hter: str) -> None:
-    """Store one protocol's metrics (both thresholds), time and seed in user attributes."""
-    trial.set_user_attr(f"metrics.{protocol}", result)
-    trial.set_user_attr(f"hter.{protocol}", result[hter]["hter"])
 
 
 OnProtocol = Callable[[Any, str, dict[str, Any]], None]
@@ -202,12 +109,14 @@ class StudentObjective:
         after_protocol: OnProtocol | None = None,
         progress: bool = False,
         artifact_store: Any = None,
+        measure_latency: bool = False,
     ) -> None:
-        from fasnas.train import select_device
+        from fasnas.device import select_device
 
         self.config = config
         self.space = space
-        self.settings = settings or ObjectiveSettings.from_config(config)
+        self.settings = settings or config.objective
+        self.measure_latency = measure_latency  # record CPU latency even when not an objective
         self.after_protocol = after_protocol
         self.progress = progress
         self.artifact_store = artifact_store  # per-protocol artifacts (fasnas.artifacts) or None
@@ -252,7 +161,7 @@ class StudentObjective:
         seed_everything(seed)
         student = create_student(student_spec, embed_dim=prepared.embed_dim)
         norm = prepared.preprocess.resized(student_spec.img_size)
-        loss_fn = distillation_loss(
+        loss_fn = training_loss(
             student, distill, prepared.outputs, online_teacher=prepared.teacher
         )
         fitted = fit(
@@ -288,49 +197,44 @@ class StudentObjective:
 
     def cost_of(self, trial, student_spec):
         """Count the spec's cost (from the spec alone) and record it, with the budget
-        constraints, on the trial."""
+        constraint, on the trial."""
         from fasnas.cost import spec_cost
 
         settings = self.settings
-        cost = spec_cost(student_spec, latency=settings.latency, runs=settings.latency_runs)
-        trial.set_user_attr("gmacs", cost.gmacs)
-        trial.set_user_attr("params", cost.params)
-        trial.set_user_attr("unsupported_ops", cost.unsupported_ops)
-        if cost.latency_ms is not None:
-            trial.set_user_attr("latency_ms", cost.latency_ms)
+        latency = settings.latency or self.measure_latency
+        cost = spec_cost(student_spec, latency=latency, runs=settings.latency_runs)
+        record.write_cost(trial, cost)
         violations = [0.0]
         if settings.max_gmacs is not None:
             violations.append(cost.gmacs - settings.max_gmacs)
         if settings.max_latency_ms is not None and cost.latency_ms is not None:
             violations.append(cost.latency_ms - settings.max_latency_ms)
-        trial.set_user_attr("constraints", [max(violations)])
-        return cost
+        record.set_budget_constraint(trial, max(violations))
+        return cost, max(violations)
 
     def values(self, mean_hter: float, cost) -> tuple[float, ...]:
         values = (mean_hter, cost.gmacs)
         return values + (cost.latency_ms,) if self.settings.latency else values
 
     def trial_seed_of(self, trial) -> int:
-        """A retry (``retry_of``) keeps its original's seed; other trials derive one."""
-        seed = trial.user_attrs.get("seed")
-        if "retry_of" in trial.user_attrs and isinstance(seed, int):
-            return seed
-        return trial_seed(self.config.seed, trial.number)
+        """A trial enqueued with a seed (a retry, a bench entry) keeps it; others derive one."""
+        seed = record.TrialRecord.of(trial).seed
+        return seed if seed is not None else trial_seed(self.config.seed, trial.number)
 
     def reused_protocols(self, trial) -> dict[str, dict[str, Any]]:
         """On a retry, the protocols its original finished (artifacts copied, ``reused_from``)."""
-        original_number = trial.user_attrs.get("retry_of")
-        if self.artifact_store is None or not isinstance(original_number, int):
+        original_number = record.TrialRecord.of(trial).retry_of
+        if self.artifact_store is None or original_number is None:
             return {}
-        from fasnas.artifacts import reuse_protocols
-        from fasnas.recovery import trial_by_number
+        from fasnas.search.artifacts import reuse_protocols
+        from fasnas.search.recovery import trial_by_number
 
         original = trial_by_number(trial.study, original_number)
         results, skipped = reuse_protocols(
             trial, self.artifact_store, original, tuple(self.config.protocols)
         )
         if skipped:
-            trial.set_user_attr("reuse_skipped", skipped)
+            record.write_reuse_skipped(trial, skipped)
         return results
 
     def save_protocol(self, trial, protocol: str, result: dict[str, Any], seed: int) -> None:
@@ -339,10 +243,11 @@ class StudentObjective:
             return
         from fasnas.artifacts import save_protocol
 
+        trial_record = record.TrialRecord.of(trial)
         context = {
             "seed": seed,
-            "student_spec": trial.user_attrs.get("student_spec"),
-            "distill_spec": trial.user_attrs.get("distill_spec"),
+            "student_spec": trial_record.get(record.STUDENT_SPEC),
+            "distill_spec": trial_record.get(record.DISTILL_SPEC),
         }
         save_protocol(trial, self.artifact_store, protocol, result, self.last_student, context)
 
@@ -355,14 +260,10 @@ class StudentObjective:
         try:
             student_spec, distill = self.space.suggest(trial)
             seed = self.trial_seed_of(trial)
-            trial.set_user_attr("seed", seed)
-            trial.set_user_attr("family", student_spec.family)
-            trial.set_user_attr("img_size", student_spec.img_size)
-            trial.set_user_attr("student_spec", student_spec.to_dict())
-            trial.set_user_attr("distill_spec", distill.to_dict())
-            cost = self.cost_of(trial, student_spec)
-            if trial.user_attrs["constraints"][0] > 0:
-                trial.set_user_attr("rejected", "over budget; not trained")
+            record.write_spec(trial, seed, student_spec, distill)
+            cost, violation = self.cost_of(trial, student_spec)
+            if violation > 0:
+                record.mark_rejected(trial, "over budget; not trained")
                 return self.values(REJECTED_HTER, cost)
             reused = self.reused_protocols(trial)
             per_protocol: dict[str, dict] = {}
@@ -373,12 +274,12 @@ class StudentObjective:
                     result = self.run_protocol(protocol, student_spec, distill, seed)
                     self.save_protocol(trial, protocol, result, seed)
                 per_protocol[protocol] = result
-                record_protocol(trial, protocol, result, self.settings.hter)
+                record.write_protocol(trial, protocol, result, self.settings.hter)
                 if self.after_protocol is not None:
                     self.after_protocol(trial, protocol, per_protocol)
             mean_hter = summarise(per_protocol, self.settings.hter)
-            trial.set_user_attr(
-                "train_seconds", sum(r["train_seconds"] for r in per_protocol.values())
+            record.write_train_seconds(
+                trial, sum(r["train_seconds"] for r in per_protocol.values())
             )
             return self.values(finite_or_fail(mean_hter, "HTER"), cost)
         except optuna.TrialPruned:
@@ -388,11 +289,11 @@ class StudentObjective:
                 # the setup (artifact store, data, teacher), not the architecture: the worker
                 # stops with the error, and `study resume` retries the trial
                 kind = "artifact-store" if isinstance(error, StorageError) else "setup"
-                trial.set_user_attr("fail_reason", f"{kind}: {error}")
+                record.mark_failed(trial, f"{kind}: {error}")
                 raise
             failed = isinstance(error, TrialFailed)
             reason = str(error) if failed else describe_failure(error)
-            trial.set_user_attr("fail_reason", reason)
+            record.mark_failed(trial, reason)
             if failed:
                 raise
             raise TrialFailed(reason) from error

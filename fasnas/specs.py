@@ -85,6 +85,12 @@ class DistillSpec:
         return cls(**dict(data))
 
 
+    @classmethod
+    def from_raw(cls, data: Any, where: str) -> DistillSpec:
+        """A config section of DistillSpec overrides (``None``: every default)."""
+        return cls.from_dict(data or {}, where=where)
+
+
 _FIELD_TYPES: dict[str, type] = {
     "w_ce": float,
     "w_kd": float,

@@ -7,7 +7,7 @@ Owns what a user sees when asking how a study is doing. Data is computed apart f
 Reading the numbers:
 
 - *fresh trials used* count towards the budget (retries and trials the budget refused do not,
-  see :mod:`fasnas.study`);
+  see :mod:`fasnas.search.budget`);
 - a failed trial is *retried* (a retry is queued or done), *awaiting resume* (a lost trial that
   ``fasnas study resume`` will retry) or *final* (the architecture failed: NaN loss, ...);
 - the ETA is the work left (fresh trials still in the budget and queued retries, at the mean
@@ -23,7 +23,19 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fasnas import record
 from fasnas.config import StudyConfig
+from fasnas.report.pareto import front_trials
+from fasnas.search.budget import Budget
+from fasnas.search.recovery import (
+    fail_reason_of,
+    is_retryable,
+    retry_links,
+    stale_reason,
+    this_host,
+)
+from fasnas.search.session import load_study
+from fasnas.storage import describe_url
 
 FRONT_ROWS = 12  # Pareto-front rows shown (the cheapest first)
 
@@ -86,20 +98,9 @@ def _duration(trial) -> float | None:
 
 
 def _front(study, trials) -> list[FrontTrial]:
-    from optuna.trial import TrialState
-
-    complete = [
-        t
-        for t in trials
-        if t.state == TrialState.COMPLETE and t.values and "rejected" not in t.user_attrs
-    ]
-    if not complete:
-        return []
-    numbers = {t.number for t in study.best_trials if "rejected" not in t.user_attrs}
     front = [
-        FrontTrial(t.number, str(t.user_attrs.get("family", "?")), tuple(t.values))
-        for t in complete
-        if t.number in numbers
+        FrontTrial(t.number, record.TrialRecord.of(t).family, tuple(t.values))
+        for t in front_trials(trials, len(study.directions))
     ]
     return sorted(front, key=lambda t: (t.values[1:], t.values[0]))
 
@@ -108,32 +109,30 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
     """Read ``study`` into a :class:`StatusSnapshot` (``storage`` describes where it lives)."""
     from optuna.trial import TrialState
 
-    from fasnas.recovery import fail_reason_of, is_retryable, retry_links, stale_reason, this_host
-    from fasnas.workers import Budget
-
     now = time.time() if now is None else now
     trials = study.get_trials(deepcopy=False)
-    attrs = study.user_attrs
+    study_record = record.StudyRecord.of(study)
     budget = Budget.of(study)
     links = retry_links(study, trials)
     snapshot = StatusSnapshot(
         name=study.study_name,
         storage=storage,
-        sampler=str((attrs.get("search") or {}).get("sampler", type(study.sampler).__name__)),
+        sampler=str(study_record.search.get("sampler", type(study.sampler).__name__)),
         metric_names=list(study.metric_names or []),
-        created_at=attrs.get("created_at"),
+        created_at=study_record.created_at,
         now=now,
         n_trials=budget.n_trials,
         deadline=budget.deadline,
         used=budget.used(trials),
         states=dict(Counter(t.state.name.lower() for t in trials)),
     )
-    protocols = list((attrs.get("config") or {}).get("protocols") or [])
-    grace = float((attrs.get("search") or {}).get("grace_period", 600))
+    protocols = list((study_record.config or {}).get("protocols") or [])
+    grace = float(study_record.search.get("grace_period", 600))
     host = this_host()
     for trial in trials:
         reason = fail_reason_of(trial)
-        if "rejected" in trial.user_attrs:
+        trial_record = record.TrialRecord.of(trial)
+        if trial_record.rejected:
             snapshot.rejected += 1
         if trial.state == TrialState.FAIL:
             if reason is not None and reason.startswith("budget-spent"):
@@ -146,21 +145,21 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
                 kind = (reason or "unknown").split(":", 1)[0]
                 snapshot.final[kind] = snapshot.final.get(kind, 0) + 1
         elif trial.state == TrialState.RUNNING:
-            worker = trial.user_attrs.get("worker") or {}
-            beat = trial.user_attrs.get("heartbeat")
+            worker = trial_record.worker
+            beat = trial_record.heartbeat
             start = trial.datetime_start.timestamp() if trial.datetime_start else None
-            done = tuple(p for p in protocols if f"metrics.{p}" in trial.user_attrs)
+            done = trial_record.done_protocols(protocols)
             snapshot.running.append(
                 RunningTrial(
                     number=trial.number,
-                    family=str(trial.user_attrs.get("family", "?")),
+                    family=trial_record.family,
                     host=str(worker.get("host", "?")),
                     pid=worker.get("pid"),
                     index=worker.get("index"),
                     age_s=None if start is None else now - start,
                     heartbeat_age_s=None if beat is None else now - float(beat),
                     protocols_done=done,
-                    retry_of=trial.user_attrs.get("retry_of"),
+                    retry_of=trial_record.retry_of,
                     stale=stale_reason(trial, grace_period=grace, host=host, now=now),
                 )
             )
@@ -169,7 +168,7 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
         d
         for t in trials
         if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-        and "rejected" not in t.user_attrs
+        and not record.TrialRecord.of(t).rejected
         and (d := _duration(t)) is not None
     ]
     snapshot.mean_trial_s = sum(durations) / len(durations) if durations else None
@@ -327,13 +326,6 @@ def study_status(
     Raises:
         StorageError: The storage is unreachable or the study does not exist.
     """
-    import optuna
-
-    from fasnas.storage import describe_url, open_storage, require_study
-    from fasnas.study import storage_url
-
-    url = storage_url(config, storage)
-    opened = open_storage(url, must_exist=True)
-    require_study(opened, config.name, url)
-    study = optuna.load_study(study_name=config.name, storage=opened)
+    study = load_study(config, storage)
+    url = config.storage_url(storage)
     return format_status(status_snapshot(study, storage=describe_url(url), now=now))

@@ -37,18 +37,6 @@ class NonFiniteLossError(RuntimeError):
     """Training produced a NaN or infinite loss (the trial fails with this reason)."""
 
 
-def select_device(preference: str = "auto") -> torch.device:
-    """``auto`` picks the first CUDA GPU when there is one, else the CPU."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(preference)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from fasnas.errors import ConfigError
-
-        raise ConfigError(f"device: {preference!r} requested but no CUDA GPU is available")
-    return device
-
-
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
     """Mixed precision on CUDA (bf16 when supported, else fp16); a no-op on the CPU."""
     if not enabled or device.type != "cuda":

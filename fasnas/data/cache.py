@@ -27,69 +27,43 @@ Memory: the build decodes with a bounded window of in-flight frames and writes r
 file writes, and :meth:`FrameCache.batch` reads rows with ``preadv`` into a fresh array, so
 neither grows the resident set with the size of the cache. ``FrameCache.images`` is a read-only
 memory map for convenience; pages read through it stay resident while it lives.
+
+The format and its validation are in :mod:`~fasnas.data.cache_format`; the build and the
+atomic publish in :mod:`~fasnas.data.cache_build`.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import hashlib
 import json
 import logging
 import os
 import re
 import secrets
 import shutil
-import sys
 import threading
-import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-from tqdm import tqdm
 
-from fasnas.data.layout import LIST_CLASSES, FrameRecord, Layout
+from fasnas.data.cache_build import build, publish
+from fasnas.data.cache_format import (
+    IMAGES_FILE,
+    cache_key,
+    list_key_material,
+    relative_rows,
+    validate,
+)
+from fasnas.data.layout import FrameRecord, Layout
 from fasnas.errors import DataError
 
-__all__ = ["CACHE_FORMAT_VERSION", "FrameCache", "load_frame"]
-
-CACHE_FORMAT_VERSION = 1
-"""Bump when the decoding, the file format or the record convention changes (new keys)."""
-
-IMAGES_FILE = "images.npy"
-RECORDS_FILE = "records.json"
-META_FILE = "meta.json"
+__all__ = ["FrameCache"]
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_RECORD_FIELDS = ("path", "label", "video_id", "split", "domain")
 _IOV_MAX = 512  # buffers per preadv call; Linux allows 1024
-_PUBLISH_ATTEMPTS = 3
 
 logger = logging.getLogger(__name__)
-
-
-def load_frame(path: Path, size: int) -> np.ndarray:
-    """Decode one image as the cache stores it: RGB uint8 of shape ``(size, size, 3)``.
-
-    Shrinking (both sides >= ``size``) uses ``cv2.INTER_AREA``; anything else uses
-    ``cv2.INTER_LINEAR``. An image already at ``size`` x ``size`` is not resampled.
-
-    Raises:
-        DataError: If the file is missing or OpenCV cannot decode it.
-    """
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DataError(f"{path}: cannot read image (missing, unreadable or not an image)")
-    image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-    height, width = image.shape[:2]
-    if (height, width) != (size, size):
-        shrinking = height >= size and width >= size
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        image = cv2.resize(image, (size, size), interpolation=interpolation)
-    return image
 
 
 class FrameCache:
@@ -264,7 +238,7 @@ class FrameCache:
             DataError: If a list or image is missing or unreadable, or the cache can't be written.
         """
         expand = split == "test" if expand_frames is None else bool(expand_frames)
-        material = _list_key_material(layout, domain, split, expand)
+        material = list_key_material(layout, domain, split, expand)
         records = layout.records(domain, split, expand_frames=expand)
         return cls.from_records(
             records,
@@ -319,11 +293,11 @@ class FrameCache:
             key_material = json.dumps(
                 [[str(r.path), int(r.label), str(r.video_id), r.split, r.domain] for r in records]
             ).encode()
-        key = _cache_key(size, key_material)
+        key = cache_key(size, key_material)
         cache_dir = Path(cache_dir)
         final = cache_dir / f"{name}-{size}px-{key[:12]}"
-        relative = _relative_rows(records)
-        problem = _validate(final, key, size, relative)
+        relative = relative_rows(records)
+        problem = validate(final, key, size, relative)
         if problem is None:
             return cls(final, records, size, key, built=False)
         if final.exists():
@@ -334,184 +308,10 @@ class FrameCache:
             raise DataError(f"{cache_dir}: cannot create cache folder ({error})") from None
         tmp = final.with_name(f"{final.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
         try:
-            _build(tmp, records, relative, size, key, name, workers, progress)
-            ours = _publish(tmp, final, lambda: _validate(final, key, size, relative) is None)
+            build(tmp, records, relative, size, key, name, workers, progress)
+            ours = publish(tmp, final, lambda: validate(final, key, size, relative) is None)
         except OSError as error:
             raise DataError(f"{final}: cannot write frame cache ({error})") from None
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         return cls(final, records, size, key, built=ours)
-
-
-def _list_key_material(layout: Layout, domain: str, split: str, expand: bool) -> bytes:
-    """Identity of one (domain, split): benchmark, names, expansion flag and the lists' bytes."""
-    digest = hashlib.sha256()
-    header = {"benchmark": layout.benchmark, "domain": domain, "split": split, "expand": expand}
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for list_class in LIST_CLASSES:
-        path = layout.list_path(domain, list_class, split)
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise DataError(f"{path}: cannot read list file ({error})") from None
-        digest.update(f"\n{list_class}:{len(data)}\n".encode())
-        digest.update(data)
-    return digest.digest()
-
-
-def _cache_key(size: int, key_material: bytes) -> str:
-    """sha256 hex of the format version, the size and the caller's key material."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps({"cache_format": CACHE_FORMAT_VERSION, "size": size}).encode())
-    digest.update(b"\0")
-    digest.update(key_material)
-    return digest.hexdigest()
-
-
-def _relative_rows(records: Sequence[FrameRecord]) -> list[list[Any]]:
-    """records.json rows: path relative to the records' common folder, label, video id, ..."""
-    base = Path(os.path.commonpath([str(record.path.parent) for record in records]))
-    return [
-        [
-            record.path.relative_to(base).as_posix(),
-            int(record.label),
-            str(record.video_id),
-            str(record.split),
-            str(record.domain),
-        ]
-        for record in records
-    ]
-
-
-def _validate(folder: Path, key: str, size: int, relative: list[list[Any]]) -> str | None:
-    """None if ``folder`` is a complete cache of these rows, else why it is not."""
-    if not folder.is_dir():
-        return "missing"
-    try:
-        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        stored = json.loads((folder / RECORDS_FILE).read_text(encoding="utf-8"))
-        images = np.load(folder / IMAGES_FILE, mmap_mode="r")
-    except (OSError, ValueError, EOFError) as error:
-        return f"unreadable: {error}"
-    expected_shape = (len(relative), size, size, 3)
-    if not isinstance(meta, dict) or meta.get("format_version") != CACHE_FORMAT_VERSION:
-        return "another cache format version"
-    if meta.get("key") != key:
-        return "another key"
-    if images.dtype != np.uint8 or images.shape != expected_shape:
-        return f"images.npy is {images.dtype} {images.shape}, expected uint8 {expected_shape}"
-    if not isinstance(stored, dict) or stored.get("rows") != relative:
-        return "records.json lists other frames"
-    return None
-
-
-def _build(
-    folder: Path,
-    records: list[FrameRecord],
-    relative: list[list[Any]],
-    size: int,
-    key: str,
-    name: str,
-    workers: int,
-    progress: bool,
-) -> None:
-    """Decode ``records`` into a new cache folder ``folder`` (meta.json last)."""
-    started = time.perf_counter()
-    folder.mkdir()
-    shape = (len(records), size, size, 3)
-    images_path = folder / IMAGES_FILE
-    header = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=shape)
-    offset = int(header.offset)
-    del header  # unmap: rows go through plain writes so the build's RSS stays flat
-    window = 4 * workers + 4
-    bar = tqdm(
-        total=len(records),
-        desc=f"frame cache {name} {size}px",
-        unit="img",
-        file=sys.stderr,
-        disable=not progress,
-    )
-    with (
-        open(images_path, "r+b") as out,
-        concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool,
-        bar,
-    ):
-        out.seek(offset)
-        pending: deque[concurrent.futures.Future[np.ndarray]] = deque()
-        upcoming = iter(records)
-        try:
-            for record in upcoming:
-                pending.append(pool.submit(load_frame, record.path, size))
-                if len(pending) >= window:
-                    out.write(memoryview(pending.popleft().result()).cast("B"))
-                    bar.update()
-            while pending:
-                out.write(memoryview(pending.popleft().result()).cast("B"))
-                bar.update()
-        except BaseException:
-            for future in pending:
-                future.cancel()
-            raise
-        out.flush()
-        os.fsync(out.fileno())
-    _write_json(folder / RECORDS_FILE, {"fields": list(_RECORD_FIELDS), "rows": relative})
-    meta = {
-        "format_version": CACHE_FORMAT_VERSION,
-        "key": key,
-        "name": name,
-        "size": size,
-        "count": len(records),
-        "shape": list(shape),
-        "dtype": "uint8",
-        "color": "RGB",
-        "resize": "cv2.INTER_AREA when shrinking, cv2.INTER_LINEAR otherwise",
-        "build_seconds": round(time.perf_counter() - started, 3),
-    }
-    _write_json(folder / META_FILE, meta)
-
-
-def _write_json(path: Path, payload: dict[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
-        json.dump(payload, handle, separators=(",", ":"))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _publish(tmp: Path, final: Path, final_is_valid: Any) -> bool:
-    """Rename ``tmp`` to ``final``; True if ours landed, False if a valid one was already there.
-
-    A stale ``final`` (invalid cache) is moved aside and deleted first. ``final_is_valid`` is
-    a no-argument callable, re-checked before anything is moved so that a concurrent builder's
-    fresh cache is never removed.
-    """
-    for _ in range(_PUBLISH_ATTEMPTS):
-        try:
-            os.replace(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-        else:
-            _fsync_dir(final.parent)
-            return True
-        if final_is_valid():
-            return False
-        aside = final.with_name(f"{final.name}.stale-{os.getpid()}-{secrets.token_hex(4)}")
-        try:
-            os.replace(final, aside)
-        except FileNotFoundError:
-            continue
-        shutil.rmtree(aside, ignore_errors=True)
-    raise DataError(f"{final}: could not replace this stale cache folder; delete it and retry")
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -41,7 +41,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from fasnas.data.datasets import FAKE, REAL, TEST, TRAIN, RawVideo, find_videos
+from fasnas._io import atomic_write
+from fasnas.data.datasets import RawVideo, find_videos
+from fasnas.data.datasets_rules import FAKE, REAL, TEST, TRAIN
 from fasnas.data.faces import BUILTIN_DETECTORS, CROP_SIZE, DEFAULT_MARGIN, detector_factory
 from fasnas.data.prepare_report import (
     DONE,
@@ -50,7 +52,6 @@ from fasnas.data.prepare_report import (
     VideoRecord,
     derive_report_items,
     remove_temporaries,
-    write_bytes_atomic,
 )
 from fasnas.data.prepare_video import VideoTask, init_worker, prepare_video, run_in_worker
 from fasnas.errors import ConfigError, DataError
@@ -301,10 +302,7 @@ def _write_lists(
                 (txt_dir / name).unlink(missing_ok=True)
                 continue
             text = "".join(f"{entry}\n" for entry in entries)
-            try:
-                write_bytes_atomic(txt_dir / name, text.encode("utf-8"))
-            except OSError as error:
-                raise DataError(f"{txt_dir / name}: cannot write list ({error})") from None
+            atomic_write(txt_dir / name, text, error=DataError, what="cannot write list")
             lines[name] = len(entries)
     return lines
 

@@ -10,19 +10,18 @@ exist. The file holds one section per dataset::
                           "skipped": [...], "fallbacks": [...], "errors": [...],
                           "videos": {"msu/train/real/real_client005_...": {...}, ...}}}}
 
-It is rewritten atomically (temporary file, then ``os.replace``), merged with the sections of
-other datasets already in it.
+It is rewritten atomically (:func:`fasnas._io.atomic_write`), merged with the sections of other
+datasets already in it.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fasnas._io import atomic_write
 from fasnas.errors import DataError
 
 REPORT_NAME = "prepare_report.json"
@@ -30,22 +29,12 @@ REPORT_FORMAT = 1
 DONE, SKIPPED, ERROR = "done", "skipped", "error"
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a hidden temporary file in the same folder.
-
-    The temporary file is named ``.<name>.<random>.tmp``; readers never see a partial
-    ``path``, and an interrupted write leaves at most such a temporary file behind.
-    """
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def remove_temporaries(folder: Path) -> None:
-    """Delete the ``.<name>.<random>.tmp`` files an interrupted atomic write left in ``folder``."""
+    """Delete the ``.<name>.<random>.tmp`` files an interrupted atomic write left in ``folder``.
+
+    These are the temporaries of :func:`fasnas._io.atomic_write` (a killed process cannot
+    remove its own).
+    """
     if folder.is_dir():
         for leftover in folder.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
@@ -270,6 +259,9 @@ class ReportFile:
 
         Sections of other datasets are re-read from disk first, so that runs for different
         datasets into the same root do not drop each other's records.
+
+        Raises:
+            DataError: If the report file cannot be written.
         """
         try:
             on_disk = self._read()
@@ -295,4 +287,4 @@ class ReportFile:
         }
         self._data = {"format": REPORT_FORMAT, "datasets": datasets}
         text = render_json(self._data) + "\n"
-        write_bytes_atomic(self.path, text.encode("utf-8"))
+        atomic_write(self.path, text, error=DataError, what="cannot write the report")

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import cv2
 
+from fasnas._io import atomic_write
 from fasnas.data.faces import FaceDetector, create_detector, crop_face
-from fasnas.data.prepare_report import DONE, ERROR, SKIPPED, VideoRecord, write_bytes_atomic
+from fasnas.data.prepare_report import DONE, ERROR, SKIPPED, VideoRecord
 from fasnas.data.video import VideoReader, flip_frame_indices
 from fasnas.errors import ConfigError, DataError
 
@@ -80,10 +81,7 @@ def prepare_video(task: VideoTask, detector: FaceDetector) -> VideoRecord:
         ok, encoded = cv2.imencode(".png", crop)
         if not ok:
             raise DataError(f"{output}: OpenCV could not encode the crop as PNG")
-        try:
-            write_bytes_atomic(output, encoded.tobytes())
-        except OSError as error:
-            raise DataError(f"{output}: cannot write the crop ({error})") from None
+        atomic_write(output, encoded.tobytes(), error=DataError, what="cannot write the crop")
     return record
 
 

@@ -1,8 +1,19 @@
 """Study reports: one self-contained ``index.html``, a ``summary.md`` and an optional PNG.
 
-Owns the report's entry point, :func:`build_report`. The data is built apart from the drawing:
-``data.py`` reads the trials once and returns tidy frames, ``html.py`` renders the page,
-``summary.py`` the Markdown and ``png.py`` the optional ``pareto.png``. The CLI runs::
+Owns the report's entry points, :func:`build_report` and :func:`report_study` (``fasnas
+report``). The data is built apart from the drawing, one concern per module:
+
+- ``pareto.py``: the one definition of the Pareto front and the hypervolume (used by
+  ``fasnas status`` and early stopping too; imports neither pandas nor plotly);
+- ``load.py``: reads the study once (through :mod:`fasnas.storage`) into :class:`ReportData`;
+- ``frames.py``: the tidy trial, protocol, hypervolume and importance frames;
+- ``leaderboard.py``: the bench leaderboard and the teacher's reference point;
+- ``headline.py``: the headline sentences the page and the summary share;
+- ``figures.py`` and ``html.py``: the plotly figures and the page; ``summary.py`` the
+  Markdown; ``png.py`` the optional ``pareto.png``.
+
+Importing this package is cheap: pandas, optuna and plotly load when a report is built. The CLI
+runs::
 
     fasnas report studies/demo.yaml --out reports/demo/
 """
@@ -11,17 +22,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from fasnas.report.data import (
-    ReportData,
-    bench_study_name_for,
-    load_report_data,
-    study_exists,
-)
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
+
+    from fasnas.report.load import (
+        ReportData,
+        bench_study_name_for,
+        load_report_data,
+        study_exists,
+    )
 
 __all__ = [
     "ReportData",
@@ -32,6 +43,16 @@ __all__ = [
     "report_study",
     "study_exists",
 ]
+_FROM_LOAD = ("ReportData", "bench_study_name_for", "load_report_data", "study_exists")
+
+
+def __getattr__(name: str) -> Any:
+    """``ReportData`` and friends, imported from :mod:`.load` on first use (it needs pandas)."""
+    if name in _FROM_LOAD:
+        from fasnas.report import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,7 @@ def build_report(
     bench_study_name: str | None = None,
     png: bool = True,
     importances: bool = True,
+    teacher_reference: dict[str, Any] | None = None,
 ) -> ReportPaths:
     """Read the study once and write ``index.html``, ``summary.md`` and ``pareto.png``.
 
@@ -65,18 +87,30 @@ def build_report(
             (e.g. ``bench_study_name_for(study_name)`` when ``study_exists`` says it is there).
         png: Try to write ``pareto.png`` (needs kaleido and a Chromium; never fails the report).
         importances: Compute parameter importances (about 1 s of imports; see
-            :func:`~fasnas.report.data.load_report_data`).
+            :func:`~fasnas.report.load.load_report_data`).
+        teacher_reference: The teacher's reference point from its files, preferred over the
+            one stored on the study (see :func:`~fasnas.report.load.load_report_data`).
 
     Raises:
+        OutputError: ``out_dir`` cannot be created or written (checked before anything is
+            read or written; names the path).
         StorageError: the storage cannot be opened, or a study is not in it.
     """
-    from fasnas.report.html import pareto_figure, write_report
+    from fasnas._io import check_writable_dir, path_error
+    from fasnas.report.figures import pareto_figure
+    from fasnas.report.html import write_report
+    from fasnas.report.load import load_report_data
     from fasnas.report.png import png_unavailable_reason, write_png
     from fasnas.report.summary import write_summary
 
     out_dir = Path(out_dir)
+    check_writable_dir(out_dir)
     data = load_report_data(
-        storage, study_name, bench_study_name=bench_study_name, importances=importances
+        storage,
+        study_name,
+        bench_study_name=bench_study_name,
+        importances=importances,
+        teacher_reference=teacher_reference,
     )
     png_path: Path | None = None
     if not png:
@@ -89,7 +123,11 @@ def build_report(
         note = "not written: kaleido failed to export the figure"
     if png_path is None:
         # A pareto.png left by an earlier report would disagree with this page.
-        (out_dir / "pareto.png").unlink(missing_ok=True)
+        stale = out_dir / "pareto.png"
+        try:
+            stale.unlink(missing_ok=True)
+        except OSError as error:
+            raise path_error(stale, error, "cannot remove the old PNG") from None
     html_path = write_report(data, out_dir, png_note=note)
     summary_path = write_summary(data, out_dir)
     return ReportPaths(
@@ -102,20 +140,40 @@ def report_study(
 ) -> ReportPaths:
     """``fasnas report``: the report of a study config, with its bench study when present.
 
+    The teacher's reference point is computed from the teacher files when every protocol has
+    one (an unreadable file falls back to the point ``fasnas bench`` stored on the study).
+
     Args:
         config: The :class:`~fasnas.config.StudyConfig`.
         out_dir: Output folder (default ``reports/<study name>/``).
         storage: A storage URL overriding the config's.
         png: Try to write ``pareto.png``.
     """
-    from fasnas.study import storage_url
+    from fasnas._io import check_writable_dir
+    from fasnas.report.load import bench_study_name_for, study_exists
 
-    url = storage_url(config, storage)
+    out_dir = out_dir or Path("reports") / config.name
+    check_writable_dir(out_dir)  # before the storage and the teacher files are read
+    url = config.storage_url(storage)
     bench = bench_study_name_for(config.name)
     return build_report(
         url,
         config.name,
-        out_dir or Path("reports") / config.name,
+        out_dir,
         bench_study_name=bench if study_exists(url, bench) else None,
         png=png,
+        teacher_reference=_teacher_reference(config),
     )
+
+
+def _teacher_reference(config) -> dict[str, Any] | None:
+    """The teacher's reference point from its files, or None (a file missing or unreadable)."""
+    if not all(config.teacher.file_for(p).is_file() for p in config.protocols):
+        return None
+    from fasnas.errors import CheckpointError
+    from fasnas.teacher.reference import teacher_reference
+
+    try:
+        return teacher_reference(config)
+    except CheckpointError:
+        return None

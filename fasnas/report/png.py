@@ -2,7 +2,8 @@
 
 Owns the PNG export only. kaleido drives a Chrome; it cannot download one here, so Debian's
 ``chromium`` is used through ``BROWSER_PATH`` (FACTS §4). Without kaleido or a Chromium the
-export is skipped and the report says so: a missing PNG never fails a report.
+export is skipped and the report says so: a missing PNG never fails a report (an output folder
+that cannot be written does, with the same :class:`~fasnas.errors.OutputError` as the page).
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from fasnas._io import atomic_write
+from fasnas.errors import OutputError
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "chrome")
 PNG_SIZE = {"width": 1200, "height": 700, "scale": 2}
@@ -42,31 +45,26 @@ def png_unavailable_reason() -> str | None:
 def write_png(fig: Any, path: Path) -> bool:
     """Write ``fig`` as a PNG to ``path`` atomically; False (nothing written) when unavailable.
 
-    Any kaleido or browser failure returns False: the PNG is optional.
+    Any kaleido or browser failure returns False: the PNG is optional. The image is rendered to
+    bytes first, then written through :func:`fasnas._io.atomic_write`.
+
+    Raises:
+        OutputError: the rendered image cannot be written to ``path`` (naming it).
     """
     if png_unavailable_reason() is not None:
         return False
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    chromium = find_chromium()
     previous = os.environ.get("BROWSER_PATH")
-    os.environ["BROWSER_PATH"] = str(chromium)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
-    os.close(handle)
+    os.environ["BROWSER_PATH"] = str(find_chromium())
     try:
-        fig.write_image(temp, format="png", **PNG_SIZE)
-        if Path(temp).stat().st_size == 0:
-            return False
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, path)
-        return True
+        image = fig.to_image(format="png", **PNG_SIZE)
     except Exception:  # noqa: BLE001 - kaleido/browser errors vary; the PNG is optional
         return False
     finally:
-        Path(temp).unlink(missing_ok=True)
         if previous is None:
             os.environ.pop("BROWSER_PATH", None)
         else:
             os.environ["BROWSER_PATH"] = previous
+    if not image:
+        return False
+    atomic_write(path, image, error=OutputError, what="cannot write the PNG")
+    return True

@@ -1,9 +1,9 @@
 """``summary.md``: the report's headline numbers as Markdown, for papers and issues.
 
-Owns the Markdown rendering of :class:`fasnas.report.data.ReportData`: the headline (and which
+Owns the Markdown rendering of :class:`fasnas.report.load.ReportData`: the headline (and which
 threshold it uses), the Pareto table, the per-protocol breakdown at both thresholds, the bench
-leaderboard and how the study ran. The sentences come from :func:`fasnas.report.data.headline`,
-so the page and the summary never disagree.
+leaderboard and how the study ran. The sentences come from
+:func:`fasnas.report.headline.headline`, so the page and the summary never disagree.
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from typing import Any
 
 import pandas as pd
 
-from fasnas.report.data import THRESHOLDS, ReportData, headline
-from fasnas.report.html import write_atomic
+from fasnas._io import atomic_write
+from fasnas.errors import OutputError
+from fasnas.report.frames import THRESHOLDS
+from fasnas.report.headline import headline
+from fasnas.report.load import ReportData
 
 TRAINING = {True: "KD", False: "CE only"}
 
@@ -177,5 +180,12 @@ def render_summary(data: ReportData) -> str:
 
 
 def write_summary(data: ReportData, out_dir: Path) -> Path:
-    """Write ``out_dir/summary.md`` atomically; returns its path."""
-    return write_atomic(Path(out_dir) / "summary.md", render_summary(data))
+    """Write ``out_dir/summary.md`` atomically; returns its path.
+
+    Raises:
+        OutputError: the file cannot be written (naming it).
+    """
+    text = render_summary(data)
+    return atomic_write(
+        Path(out_dir) / "summary.md", text, error=OutputError, what="cannot write the summary"
+    )

@@ -17,17 +17,18 @@ cache built from another teacher with a one-line error.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from fasnas._io import atomic_dir
 from fasnas.data.cache import FrameCache
-from fasnas.data.frameset import FrameSet
+from fasnas.data.frameset import FrameSet, study_frames
+from fasnas.device import select_device
 from fasnas.errors import CheckpointError
+from fasnas.teacher.resolve import load_protocol_teacher
 from fasnas.train import autocast, to_input
 
 CACHE_FORMAT_VERSION = 1
@@ -129,20 +130,23 @@ def _mismatch(meta: dict, teacher_sha256: str, frames_key: str, size: int) -> st
 
 @torch.no_grad()
 def _write(teacher, teacher_sha256, frames, path, device, batch_size, amp, progress) -> None:
+    """Compute the outputs into a hidden folder beside ``path``, then swap it into place."""
+    with atomic_dir(path, error=CheckpointError, what="cannot write the teacher cache") as tmp:
+        _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progress)
+
+
+def _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progress) -> None:
     from tqdm import tqdm
 
     norm = teacher.preprocess
     teacher.to(device).eval()
     text = teacher.class_text_embeddings() if hasattr(teacher, "class_text_embeddings") else None
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     n = len(frames)
     frame_set = FrameSet.from_caches([(frames, None)])
     logits_out = embed_out = None
     starts = range(0, n, batch_size)
     for start in tqdm(
-        starts, desc=f"teacher cache {path.name}", disable=not progress, leave=False
+        starts, desc=f"teacher cache {frames.path.name}", disable=not progress, leave=False
     ):
         index = np.arange(start, min(start + batch_size, n))
         x = to_input(frame_set.images(index), norm, device)
@@ -168,11 +172,6 @@ def _write(teacher, teacher_sha256, frames, path, device, batch_size, amp, progr
         "rows": n,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-    old = path.with_name(f"{path.name}.old-{os.getpid()}")
-    if path.exists():
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -216,10 +215,6 @@ def cache_protocol(
     Returns:
         ``(cache, built)`` per frame cache; ``built`` is False when a valid cache was reused.
     """
-    from fasnas.data.frameset import study_frames
-    from fasnas.teacher.resolve import load_protocol_teacher
-    from fasnas.train import select_device
-
     teacher, info = load_protocol_teacher(config, protocol)
     frames = study_frames(config, protocol, progress=progress)
     device = select_device(config.device)

@@ -1,7 +1,9 @@
-"""Checkpoint import and the self-describing teacher file.
+"""Importing foreign checkpoints: FLIP-V/IT/MCL, OpenAI CLIP (incl. TorchScript) and open_clip.
 
-Owns reading foreign checkpoints (FLIP-V, FLIP-IT, FLIP-MCL, OpenAI CLIP, open_clip), checking
-their keys strictly, and the one file format a fasnas teacher lives in::
+Owns what each foreign format holds (its key layout), checking a checkpoint's keys and shapes
+strictly against the teacher it becomes, and turning it into fasnas' own teacher file
+(:mod:`fasnas.teacher.file`); the raw, code-free reading of the file itself is
+:mod:`fasnas.teacher.safeload`'s::
 
     fasnas teacher import flip_it_M.pth.tar --format flip-it --protocol M --out teachers/M.pt
 
@@ -31,41 +33,29 @@ become any variant; the parts the variant needs but the checkpoint lacks (the FL
 FLIP-MCL ``image_mlp``) are initialised randomly from ``seed`` and recorded as
 ``head_init: "random"``.
 
-Safety: files are read with ``torch.load(weights_only=True)``, allowing only numpy scalars,
-dtypes and arrays besides tensors (FLIP stores its threshold and metrics as numpy floats).
-Anything else is refused unless ``trust_pickle=True`` (``--trust-pickle``). TorchScript archives
-are read with ``torch.jit.load``, which runs no Python pickle code.
+Safety: see :mod:`fasnas.teacher.safeload` (``weights_only`` loading with a numpy allowlist;
+anything else only with ``trust_pickle=True``, i.e. ``--trust-pickle``).
 """
 
 from __future__ import annotations
 
-import copy
-import hashlib
-import os
-import pickle
-import re
-import tempfile
-import warnings
-import zipfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from fasnas.data.protocols import get_protocol
 from fasnas.errors import CheckpointError, ConfigError
-from fasnas.teacher.flip import DEFAULT_MODEL_NAME, VARIANTS, FlipTeacher
+from fasnas.teacher.configs import DEFAULT_MODEL_NAME
+from fasnas.teacher.file import TeacherInfo, check_sources, save_teacher, sha256_file
+from fasnas.teacher.flip import VARIANTS, FlipTeacher
+from fasnas.teacher.safeload import load_raw, names
 
-FORMAT_VERSION = 1
-"""Version of the teacher file written by :func:`save_teacher`."""
 FORMATS = ("flip-v", "flip-it", "flip-mcl", "openai", "open_clip")
 """Checkpoint formats :func:`import_checkpoint` reads."""
-HEAD_INITS = ("checkpoint", "random", "none")
-"""Where a teacher's head came from: the checkpoint, a seeded random init, or no head."""
-
 _LAYOUTS: dict[str, tuple[tuple[str, str], ...]] = {
     "flip-v": (
         ("backbone.vit.", "visual."),
@@ -89,182 +79,6 @@ _FLIP_V_DUPLICATE = "embedder.bottleneck_layer.0."
 _FLIP_V_BOTTLENECK = "embedder.bottleneck_layer_fc."
 _TORCHSCRIPT_EXTRAS = ("input_resolution", "context_length", "vocab_size")
 _HEADS = {"flip-v": ("bottleneck.", "classifier."), "flip-it": (), "flip-mcl": ("image_mlp.",)}
-_REQUIRED_FIELDS = (
-    "format_version",
-    "variant",
-    "model_name",
-    "model_cfg",
-    "state_dict",
-    "protocol",
-    "sources",
-)
-_UNSAFE_GLOBAL = re.compile(r"(?:Unsupported global: GLOBAL|unsupported GLOBAL) ([\w.]+)")
-_NEEDS_TRUST = re.compile(
-    r"Unsupported global|unsupported GLOBAL|Can only (?:create|build|append|extend)|for dict, "
-)
-"""weights_only refusals of objects (not of broken bytes, e.g. "Unsupported operand")."""
-
-
-@dataclass(frozen=True)
-class TeacherInfo:
-    """Everything a teacher file records except the weights, plus the file's own hash.
-
-    Attributes:
-        format_version: Teacher file format (:data:`FORMAT_VERSION`).
-        variant: ``"flip-v"``, ``"flip-it"`` or ``"flip-mcl"``.
-        model_name: open_clip config name (or a label when ``model_cfg`` is set).
-        model_cfg: Custom open_clip config, or None for the named one.
-        protocol: Protocol the teacher belongs to, e.g. ``"M"``.
-        sources: Domains its weights were trained on, e.g. ``("oulu", "casia", "replay")``.
-        source_sha256: sha256 of the file the weights came from (None if none).
-        source_path: Where that file was when imported (None if none).
-        threshold: The checkpoint's decision threshold on P(real), if it had one. FLIP's is
-            the test-EER threshold on the target (FACTS §1), not a deployment threshold.
-        head_init: ``"checkpoint"``, ``"random"`` or ``"none"`` (None: not recorded).
-        head_seed: Seed of the random head init, when ``head_init == "random"``.
-        extra: Free-form plain data saved with the teacher (e.g. training metrics).
-        file_sha256: sha256 of the teacher file itself.
-    """
-
-    format_version: int
-    variant: str
-    model_name: str
-    model_cfg: dict | None
-    protocol: str
-    sources: tuple[str, ...]
-    source_sha256: str | None
-    source_path: str | None
-    threshold: float | None
-    head_init: str | None
-    head_seed: int | None
-    file_sha256: str
-    extra: dict = field(default_factory=dict)
-
-
-def sha256_file(path: Path | str, chunk_size: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk_size`` chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def _names(keys: Sequence[str], limit: int = 3) -> str:
-    shown = ", ".join(keys[:limit])
-    return shown + (", ..." if len(keys) > limit else "")
-
-
-def _numpy_safe_globals() -> list[Any]:
-    """numpy data types torch.load may rebuild: scalars, dtypes and arrays (no code)."""
-    core = getattr(np, "_core", None) or np.core
-    scalar, reconstruct = core.multiarray.scalar, core.multiarray._reconstruct
-    dtype_classes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdgFDG"}
-    return [
-        scalar,
-        (scalar, "numpy.core.multiarray.scalar"),
-        (scalar, "numpy._core.multiarray.scalar"),
-        reconstruct,
-        (reconstruct, "numpy.core.multiarray._reconstruct"),
-        (reconstruct, "numpy._core.multiarray._reconstruct"),
-        np.ndarray,
-        np.dtype,
-        *sorted(dtype_classes, key=str),
-    ]
-
-
-def _is_torchscript(path: Path) -> bool:
-    try:
-        if not zipfile.is_zipfile(path):
-            return False
-        with zipfile.ZipFile(path) as archive:
-            return any(name.endswith("constants.pkl") for name in archive.namelist())
-    except (zipfile.BadZipFile, OSError):
-        return False
-
-
-def _torch_load(path: Path, trust_pickle: bool) -> Any:
-    try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        if not _NEEDS_TRUST.search(str(error)):
-            raise CheckpointError(
-                f"{path}: corrupt or truncated checkpoint ({_first_line(error)})"
-            ) from None
-        if not trust_pickle:
-            found = sorted(set(_UNSAFE_GLOBAL.findall(str(error))))
-            what = f"it pickles {', '.join(found)}" if found else "it pickles non-tensor objects"
-            raise CheckpointError(
-                f"{path}: refusing to unpickle: {what}, which could run code from the file; "
-                f"pass --trust-pickle (trust_pickle=True) only if you trust its source"
-            ) from None
-    except Exception as error:  # torch.load signals unreadable files with many types
-        raise CheckpointError(
-            f"{path}: corrupt or truncated checkpoint ({_first_line(error)})"
-        ) from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:
-        raise CheckpointError(
-            f"{path}: corrupt or truncated checkpoint ({_first_line(error)})"
-        ) from None
-
-
-def load_raw(
-    path: Path | str, *, trust_pickle: bool = False
-) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Read a checkpoint file into ``(state_dict, other top-level entries)``, on the CPU.
-
-    Accepts a ``torch.save`` dict holding ``state_dict`` (its other entries, e.g. ``epoch``
-    and ``threshold``, are returned), a bare state dict, or a TorchScript archive (its
-    ``state_dict()``).
-
-    Raises:
-        CheckpointError: If the file is missing, corrupt or truncated, needs an unsafe
-            unpickle without ``trust_pickle``, or holds no state dict of tensors.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: expected a checkpoint file, but it is not a file")
-    if _is_torchscript(path):
-        try:
-            with warnings.catch_warnings():  # torch 2.13 deprecates torch.jit.*
-                warnings.simplefilter("ignore", DeprecationWarning)
-                module = torch.jit.load(str(path), map_location="cpu")
-        except Exception as error:
-            raise CheckpointError(
-                f"{path}: corrupt TorchScript archive ({_first_line(error)})"
-            ) from None
-        return dict(module.state_dict()), {}
-    obj = _torch_load(path, trust_pickle)
-    if isinstance(obj, torch.nn.Module):
-        obj = obj.state_dict()
-    if isinstance(obj, Mapping) and "state_dict" in obj:
-        state_dict, meta = obj["state_dict"], {k: v for k, v in obj.items() if k != "state_dict"}
-    elif isinstance(obj, Mapping):
-        state_dict, meta = obj, {}
-    else:
-        raise CheckpointError(
-            f"{path}: expected a state dict or a dict with a 'state_dict' entry, "
-            f"but it holds a {type(obj).__name__}"
-        )
-    if not isinstance(state_dict, Mapping) or not state_dict:
-        raise CheckpointError(f"{path}: 'state_dict' must be a non-empty mapping of tensors")
-    not_tensors = sorted(str(k) for k, v in state_dict.items() if not isinstance(v, torch.Tensor))
-    if not_tensors:
-        raise CheckpointError(
-            f"{path}: state dict entries must be tensors, but {len(not_tensors)} are not "
-            f"({_names(not_tensors)}); top-level keys: {_names(sorted(map(str, obj)), 8)}"
-        )
-    return {str(k): v for k, v in state_dict.items()}, meta
 
 
 def _threshold(meta: Mapping[str, Any], path: Path) -> float | None:
@@ -359,8 +173,8 @@ def _to_teacher_layout(
     if missing or unexpected:
         raise CheckpointError(
             f"{path}: keys do not match format {fmt!r} on model {model_name!r}: "
-            f"{len(missing)} missing ({_names(missing)}), {len(unexpected)} unexpected "
-            f"({_names(unexpected)}); found {_prefix_summary(sorted(present))}; "
+            f"{len(missing)} missing ({names(missing)}), {len(unexpected)} unexpected "
+            f"({names(unexpected)}); found {_prefix_summary(sorted(present))}; "
             f"{fmt} expects {_EXPECTS[fmt]}"
         )
     wrong = [
@@ -371,7 +185,7 @@ def _to_teacher_layout(
     if wrong:
         raise CheckpointError(
             f"{path}: {len(wrong)} tensors have the wrong shape for {fmt!r} on model "
-            f"{model_name!r}: {_names(wrong)}; is --model right?"
+            f"{model_name!r}: {names(wrong)}; is --model right?"
         )
     return {teacher_key: state_dict[key] for key, (teacher_key, _) in expected.items()}
 
@@ -438,21 +252,12 @@ def read_checkpoint(
 
 def _protocol_sources(protocol: str, sources: Sequence[str] | None) -> tuple[str, tuple[str, ...]]:
     if sources is None:
-        from fasnas.data.protocols import get_protocol
-
         spec = get_protocol(protocol)
         return spec.name, tuple(spec.sources)
-    if (
-        isinstance(sources, str)
-        or not sources
-        or not all(isinstance(s, str) and s for s in sources)
-    ):
-        raise ConfigError(
-            f"`sources` must be a non-empty list of domain names, but got {sources!r}"
-        )
+    sources = check_sources(sources)
     if not isinstance(protocol, str) or not protocol.strip():
         raise ConfigError(f"`protocol` must be a non-empty name, but got {protocol!r}")
-    return protocol.strip(), tuple(sources)
+    return protocol.strip(), sources
 
 
 def import_checkpoint(
@@ -510,160 +315,3 @@ def import_checkpoint(
         head_init=head_init,
         head_seed=seed if head_init == "random" else None,
     )
-
-
-def _atomic_torch_save(payload: dict[str, Any], out: Path) -> str:
-    """torch.save to a temp file next to ``out``, then os.replace; return its sha256."""
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as error:
-        raise CheckpointError(
-            f"{out}: cannot write the teacher file ({_first_line(error)})"
-        ) from None
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            torch.save(payload, stream)
-            stream.flush()
-            os.fsync(stream.fileno())
-        digest = sha256_file(tmp)
-        os.replace(tmp, out)
-    except BaseException as error:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(error, OSError):
-            raise CheckpointError(
-                f"{out}: cannot write the teacher file ({_first_line(error)})"
-            ) from None
-        raise
-    return digest
-
-
-def save_teacher(
-    teacher: FlipTeacher,
-    out: Path | str,
-    *,
-    protocol: str,
-    sources: Sequence[str],
-    source_sha256: str | None,
-    source_path: str | None = None,
-    threshold: float | None = None,
-    head_init: str | None = None,
-    head_seed: int | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> TeacherInfo:
-    """Write ``teacher`` as one self-describing file, atomically (temp file + os.replace).
-
-    The file is a ``torch.save`` of a plain dict that ``torch.load(weights_only=True)`` reads:
-    ``format_version, variant, model_name, model_cfg, state_dict, protocol, sources,
-    source_sha256, source_path, threshold, head_init, head_seed, extra``.
-
-    Args:
-        teacher: The teacher (any device; the weights are saved from the CPU).
-        out: The file to write; its folder is created if needed.
-        protocol: The protocol it belongs to.
-        sources: Domains its weights were trained on.
-        source_sha256: sha256 of the file its weights came from (None if none).
-        source_path: Where that file was.
-        threshold: A decision threshold on P(real) to keep with it.
-        head_init: ``"checkpoint"``, ``"random"`` or ``"none"`` (None: not recorded).
-        head_seed: Seed of a random head init.
-        extra: Plain data to keep with it (dicts, lists, numbers, strings).
-
-    Raises:
-        ConfigError: On an empty ``sources`` or an unknown ``head_init``.
-        CheckpointError: If ``out`` cannot be written (nothing is left half-written).
-    """
-    if (
-        isinstance(sources, str)
-        or not sources
-        or not all(isinstance(s, str) and s for s in sources)
-    ):
-        raise ConfigError(
-            f"`sources` must be a non-empty list of domain names, but got {sources!r}"
-        )
-    if head_init is not None and head_init not in HEAD_INITS:
-        raise ConfigError(f"unknown head_init {head_init!r}; expected one of {list(HEAD_INITS)}")
-    out = Path(out)
-    fields: dict[str, Any] = {
-        "format_version": FORMAT_VERSION,
-        "variant": teacher.variant,
-        "model_name": teacher.model_name,
-        "model_cfg": copy.deepcopy(teacher.model_cfg),
-        "protocol": str(protocol),
-        "sources": tuple(sources),
-        "source_sha256": source_sha256,
-        "source_path": source_path,
-        "threshold": None if threshold is None else float(threshold),
-        "head_init": head_init,
-        "head_seed": head_seed,
-        "extra": dict(extra or {}),
-    }
-    state_dict = {key: value.detach().cpu() for key, value in teacher.state_dict().items()}
-    digest = _atomic_torch_save({**fields, "state_dict": state_dict}, out)
-    return TeacherInfo(file_sha256=digest, **fields)
-
-
-def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
-    """Read a teacher file written by :func:`save_teacher`: ``(teacher in eval mode, info)``.
-
-    Raises:
-        CheckpointError: If the file is missing, unreadable, not a teacher file, of another
-            format version, or its weights do not match its recorded variant and model.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: teacher file not found")
-    try:
-        with torch.serialization.safe_globals(_numpy_safe_globals()):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise CheckpointError(f"{path}: unreadable teacher file ({_first_line(error)})") from None
-    if not isinstance(payload, dict) or "format_version" not in payload:
-        raise CheckpointError(
-            f"{path}: not a fasnas teacher file (no format_version); convert checkpoints with "
-            f"`fasnas teacher import`"
-        )
-    if payload["format_version"] != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: teacher file format_version {payload['format_version']!r}, but this "
-            f"fasnas reads {FORMAT_VERSION}"
-        )
-    missing = [key for key in _REQUIRED_FIELDS if key not in payload]
-    if missing:
-        raise CheckpointError(f"{path}: teacher file lacks {missing}")
-    try:
-        teacher = FlipTeacher(payload["variant"], payload["model_name"], payload["model_cfg"])
-    except ConfigError as error:
-        raise CheckpointError(f"{path}: {error}") from None
-    state_dict = payload["state_dict"]
-    expected = teacher.state_dict()
-    missing_keys = sorted(expected.keys() - state_dict.keys())
-    unexpected = sorted(state_dict.keys() - expected.keys())
-    if missing_keys or unexpected:
-        raise CheckpointError(
-            f"{path}: weights do not match a {payload['variant']} teacher on "
-            f"{payload['model_name']!r}: {len(missing_keys)} missing ({_names(missing_keys)}), "
-            f"{len(unexpected)} unexpected ({_names(unexpected)})"
-        )
-    wrong = [k for k, v in expected.items() if state_dict[k].shape != v.shape]
-    if wrong:
-        raise CheckpointError(
-            f"{path}: {len(wrong)} tensors have the wrong shape ({_names(wrong)})"
-        )
-    teacher.load_state_dict(state_dict, strict=True)
-    info = TeacherInfo(
-        format_version=payload["format_version"],
-        variant=payload["variant"],
-        model_name=payload["model_name"],
-        model_cfg=payload["model_cfg"],
-        protocol=payload["protocol"],
-        sources=tuple(payload["sources"]),
-        source_sha256=payload.get("source_sha256"),
-        source_path=payload.get("source_path"),
-        threshold=payload.get("threshold"),
-        head_init=payload.get("head_init"),
-        head_seed=payload.get("head_seed"),
-        extra=dict(payload.get("extra") or {}),
-        file_sha256=sha256_file(path),
-    )
-    return teacher.eval(), info

@@ -16,7 +16,7 @@ from fasnas.errors import CheckpointError
 
 def model_spec(teacher: TeacherConfig) -> tuple[str, dict | None]:
     """``(model_name, model_cfg)`` for open_clip; ``"tiny"``/``"tiny-rn"`` are built in."""
-    from fasnas.teacher.flip import BUILTIN_CONFIGS
+    from fasnas.teacher.configs import BUILTIN_CONFIGS
 
     builtin = BUILTIN_CONFIGS.get(teacher.model)
     return teacher.model, teacher.model_cfg or builtin
@@ -40,12 +40,12 @@ def load_protocol_teacher(config: StudyConfig, name: str):
     """Load ``<teacher.dir>/<name>.pt`` and vet it for ``name``'s protocol.
 
     Returns:
-        ``(teacher, info)`` as :func:`fasnas.teacher.checkpoints.load_teacher` does.
+        ``(teacher, info)`` as :func:`fasnas.teacher.file.load_teacher` does.
 
     Raises:
         CheckpointError: When the file is missing or corrupt, or trained on the target.
     """
-    from fasnas.teacher.checkpoints import load_teacher
+    from fasnas.teacher.file import load_teacher
 
     path = config.teacher.file_for(name)
     if not path.is_file():

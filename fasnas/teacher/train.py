@@ -6,7 +6,8 @@ a fixed number of iterations — every field overridable under ``teacher.train``
 config. Initial weights come from a local file (``teacher.init``), or from a random init only
 when the config says ``init: random`` (the synthetic demo). The teacher is evaluated on the
 target test set at the end, with both FLIP's test-EER HTER and the honest HTER at a threshold
-fixed on source validation, and saved as a self-describing teacher file.
+fixed on source validation, and saved as a self-describing teacher file that also records those
+metrics and the image path's GMACs (the reports' reference point, :mod:`.reference`).
 
 Run it with::
 
@@ -23,9 +24,11 @@ import torch
 from fasnas.config import StudyConfig
 from fasnas.data.frameset import study_frames
 from fasnas.data.protocols import config_protocol
+from fasnas.device import select_device
 from fasnas.errors import ConfigError
+from fasnas.teacher.reference import GMACS_KEY, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
-from fasnas.train import Augment, evaluate_model, fit, seed_everything, select_device
+from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,8 @@ def initial_teacher(config: StudyConfig):
     Raises:
         ConfigError: When ``teacher.init`` is not set: a silent random init is never made.
     """
-    from fasnas.teacher.checkpoints import read_checkpoint, sha256_file
+    from fasnas.teacher.checkpoints import read_checkpoint
+    from fasnas.teacher.file import sha256_file
     from fasnas.teacher.flip import build_teacher
 
     teacher_cfg = config.teacher
@@ -98,7 +102,7 @@ def train_teacher(
     config: StudyConfig, protocol_name: str, *, out: Path | None = None, progress: bool = True
 ) -> TeacherTrainResult:
     """Fine-tune the configured teacher on ``protocol_name``'s sources, evaluate, save."""
-    from fasnas.teacher.checkpoints import save_teacher
+    from fasnas.teacher.file import save_teacher
 
     protocol = config_protocol(config, protocol_name)
     recipe = config.teacher.train
@@ -135,14 +139,19 @@ def train_teacher(
         teacher, frames.source_val, frames.target_test, norm=norm, device=device, amp=recipe.amp
     )
     path = out or config.teacher.file_for(protocol_name)
+    teacher = teacher.cpu()
     save_teacher(
-        teacher.cpu(),
+        teacher,
         path,
         protocol=protocol_name,
         sources=tuple(protocol.sources) + (("celeb",) if protocol.celeb else ()),
         source_sha256=init_sha,
         threshold=metrics["source-threshold"]["threshold"],
-        extra={"metrics": metrics, "iterations": recipe.iterations},
+        extra={
+            "metrics": metrics,
+            "iterations": recipe.iterations,
+            GMACS_KEY: teacher_gmacs(teacher),  # the reports' reference point
+        },
     )
     return TeacherTrainResult(
         protocol=protocol_name,

@@ -35,27 +35,17 @@ from typing import Any, BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore
 
+from fasnas import record
+from fasnas._io import atomic_write
 from fasnas.config import StudyConfig
-from fasnas.errors import ConfigError, StorageError
+from fasnas.errors import StorageError
 
-ARTIFACT_ATTR = "artifact.{protocol}"  # {"result": id, "weights": id}
-REUSED_ATTR = "reused_from.{protocol}"  # number of the trial whose protocol run was reused
 PROBE_BYTES = 1 << 20  # bytes a worker writes (and removes) to check the store before joining
 
 
 def artifact_dir(config: StudyConfig) -> Path:
-    """The artifact folder: the config's ``artifacts:`` path, or ``<name>-artifacts`` beside it.
-
-    Raises:
-        ConfigError: When ``artifacts:`` is not a path string.
-    """
-    value = config.raw.get("artifacts")
-    base = config.path.parent
-    if value is None:
-        return (base / f"{config.name}-artifacts").resolve()
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigError(f"{config.path}: artifacts: expected a folder path, got {value!r}")
-    return (base / value).resolve()
+    """The artifact folder: the config's ``artifacts:`` path, or ``<name>-artifacts`` beside it."""
+    return config.artifact_dir()
 
 
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
@@ -72,21 +62,12 @@ class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
             StorageError: On any OSError (a full disk, a read-only folder), after removing
                 the temporary file.
         """
-        final = self._get_filepath(artifact_id)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        try:
-            final.parent.mkdir(parents=True, exist_ok=True)
-            with open(tmp, "wb") as handle:
-                shutil.copyfileobj(content_body, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, final)
-        except OSError as error:
-            tmp.unlink(missing_ok=True)
-            raise StorageError(
-                f"artifact store {self.base_path}: cannot write artifact {artifact_id} "
-                f"({error.strerror or error})"
-            ) from None
+        atomic_write(
+            self._get_filepath(artifact_id),
+            lambda stream: shutil.copyfileobj(content_body, stream),
+            error=StorageError,
+            what=f"artifact store {self.base_path}: cannot write artifact {artifact_id}",
+        )
 
 
 def check_writable(folder: Path, probe_bytes: int = PROBE_BYTES) -> None:
@@ -171,7 +152,7 @@ def save_protocol(
         torch.save(state, weights_path)
         ids = {"result": _upload(trial, store, result_path)}
         ids["weights"] = _upload(trial, store, weights_path)
-    trial.set_user_attr(ARTIFACT_ATTR.format(protocol=protocol), ids)
+    record.write_artifacts(trial, protocol, ids)
     return ids
 
 
@@ -195,7 +176,7 @@ def finished_protocols(user_attrs: dict[str, Any], protocols: tuple[str, ...]) -
     """The protocols a trial finished: ``{P: {"result": id, "weights": id}}``."""
     found = {}
     for protocol in protocols:
-        ids = user_attrs.get(ARTIFACT_ATTR.format(protocol=protocol))
+        ids = record.TrialRecord(user_attrs).artifact_ids(protocol)
         if isinstance(ids, dict) and {"result", "weights"} <= set(ids):
             found[protocol] = ids
     return found
@@ -242,7 +223,6 @@ def reuse_protocols(
         except (ArtifactNotFound, OSError, ValueError) as error:
             skipped[protocol] = f"{type(error).__name__}: {error}"
             continue
-        trial.set_user_attr(ARTIFACT_ATTR.format(protocol=protocol), copied)
-        trial.set_user_attr(REUSED_ATTR.format(protocol=protocol), original.number)
+        record.write_reused(trial, protocol, copied, original.number)
         results[protocol] = payload["result"]
     return results, skipped

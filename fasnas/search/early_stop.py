@@ -8,11 +8,10 @@ Optuna cannot prune multi-objective studies (``trial.report`` and ``trial.should
 NotImplementedError, FACTS §2), so fasnas does it itself. A trial trains one student per protocol
 in the study's protocol order; after each protocol its *partial HTER* (the mean over the
 protocols done so far of the objective's HTER) is compared with the finished trials at the same
-*fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold
-``hter.<P>`` for every protocol this trial has done. Their partial HTER is the mean over the same
-protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial values and
-its reason are in its user attributes (``prune_reason``, ``partial_hter``,
-``partial_protocols``).
+*fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold the
+objective HTER of every protocol this trial has done. Their partial HTER is the mean over the
+same protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial
+values and its reason are in its record (:func:`fasnas.record.mark_pruned`).
 
 Config (every key optional; a missing section, or ``enabled: false``, turns it off;
 ``early_stopping: true`` takes every default)::
@@ -56,13 +55,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fasnas.config import StudyConfig
+from fasnas import record
 from fasnas.errors import ConfigError
+from fasnas.schema import at_least, build, one_of
 
 RULES = ("dominated", "percentile")
 
@@ -82,8 +82,10 @@ class EarlyStopSettings:
     cost_band: float = 1.0  # percentile rule: similar cost = GMACs within x/÷ (1 + cost_band)
 
     @classmethod
-    def from_mapping(cls, raw: Any, where: str) -> EarlyStopSettings:
-        """Validate a parsed ``early_stopping:`` section; ``where`` prefixes error messages.
+    def from_raw(cls, raw: Any, where: str) -> EarlyStopSettings:
+        """Build a parsed ``early_stopping:`` section; ``where`` prefixes error messages.
+
+        ``true`` takes every default, ``false`` turns early stopping off.
 
         Raises:
             ConfigError: On a non-mapping section, an unknown key or a bad value, naming the key
@@ -95,54 +97,19 @@ class EarlyStopSettings:
             return cls(enabled=False)
         if not isinstance(raw, dict):
             raise ConfigError(f"{where}: expected a mapping (or true/false), got {raw!r}")
-        kinds = {f.name: f.type for f in fields(cls)}
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            path = f"{where}.{key}"
-            if key not in kinds:
-                raise ConfigError(f"{path}: unknown key; valid keys are {sorted(kinds)}")
-            values[key] = _coerce(value, kinds[key], path)
-        settings = cls(**values)
-        settings._check(where)
-        return settings
+        return build(cls, raw, where)
 
-    def _check(self, where: str) -> None:
-        if self.rule not in RULES:
-            raise ConfigError(f"{where}.rule: expected one of {list(RULES)}, got {self.rule!r}")
-        lower_bounds = (
-            ("margin", 0.0, False),
-            ("cost_tolerance", 0.0, False),
-            ("min_trials", 1, False),
-            ("min_protocols", 1, False),
-            ("min_dominators", 1, False),
-            ("cost_band", 0.0, True),
-        )
-        for key, low, strict in lower_bounds:
-            value = getattr(self, key)
-            if value < low or (strict and value == low):
-                bound = f"> {low}" if strict else f">= {low}"
-                raise ConfigError(f"{where}.{key}: must be {bound}, got {value}")
+    def check(self, where: str) -> None:
+        """Validate the values (called by :func:`fasnas.schema.build`)."""
+        one_of(self.rule, RULES, f"{where}.rule")
+        at_least(self.margin, 0.0, f"{where}.margin")
+        at_least(self.cost_tolerance, 0.0, f"{where}.cost_tolerance")
+        at_least(self.min_trials, 1, f"{where}.min_trials")
+        at_least(self.min_protocols, 1, f"{where}.min_protocols")
+        at_least(self.min_dominators, 1, f"{where}.min_dominators")
+        at_least(self.cost_band, 0.0, f"{where}.cost_band", strict=True)
         if not 0 < self.percentile < 100:
             raise ConfigError(f"{where}.percentile: must be in (0, 100), got {self.percentile}")
-
-
-def _coerce(value: Any, kind: str, where: str) -> Any:
-    """A config value of the dataclass field type ``kind`` (``bool``, ``int``, ``float``...)."""
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true or false, got {value!r}")
-    if kind == "int":
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if kind == "float":
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-        raise ConfigError(f"{where}: expected a finite number, got {value!r}")
-    if isinstance(value, str):
-        return value
-    raise ConfigError(f"{where}: expected a string, got {value!r}")
 
 
 def should_stop(
@@ -205,9 +172,9 @@ class EarlyStopper:
     """The ``after_protocol`` hook of :class:`~fasnas.objective.StudentObjective`.
 
     Called as ``hook(trial, protocol, results_so_far)`` after each protocol, with the results of
-    the protocols done so far (in the study's order). It reads ``trial.user_attrs["gmacs"]`` and
+    the protocols done so far (in the study's order). It reads the trial's GMACs and
     each result's ``[hter]["hter"]``; when :func:`should_stop` gives a reason it records
-    ``prune_reason``, ``partial_hter`` and ``partial_protocols`` and raises
+    the reason and the partial values (:func:`fasnas.record.mark_pruned`) and raises
     ``optuna.TrialPruned``.
 
     Not thread-safe: give each worker thread its own hook. Several processes may share a study.
@@ -242,7 +209,7 @@ class EarlyStopper:
         done = list(results_so_far)
         if len(done) < self.settings.min_protocols or set(self.protocols) <= set(done):
             return
-        gmacs = trial.user_attrs.get("gmacs")
+        gmacs = record.TrialRecord.of(trial).gmacs
         if gmacs is None:
             return
         partial = float(np.mean([results_so_far[p][self.hter]["hter"] for p in done]))
@@ -250,9 +217,7 @@ class EarlyStopper:
         if reason is None:
             return
         reason = f"after {len(done)}/{len(self.protocols)} protocols ({', '.join(done)}): {reason}"
-        trial.set_user_attr("prune_reason", reason)
-        trial.set_user_attr("partial_hter", partial)
-        trial.set_user_attr("partial_protocols", done)
+        record.mark_pruned(trial, reason, partial, done)
         raise optuna.TrialPruned(reason)
 
     def comparable(self, done: Sequence[str]) -> np.ndarray:
@@ -282,14 +247,13 @@ class EarlyStopper:
         hters = np.full((len(new), len(self._columns)), np.nan)
         for row, trial in enumerate(new):
             self._seen.add(trial.number)
-            attrs = trial.user_attrs
-            gmacs[row] = _number(attrs.get("gmacs"))
-            for key, value in attrs.items():
-                if key.startswith("hter."):
-                    column = self._column(key[len("hter.") :])
-                    if column >= hters.shape[1]:
-                        hters = np.pad(hters, ((0, 0), (0, 1)), constant_values=np.nan)
-                    hters[row, column] = _number(value)
+            trial_record = record.TrialRecord.of(trial)
+            gmacs[row] = _number(trial_record.gmacs)
+            for protocol, value in trial_record.objective_hters().items():
+                column = self._column(protocol)
+                if column >= hters.shape[1]:
+                    hters = np.pad(hters, ((0, 0), (0, 1)), constant_values=np.nan)
+                hters[row, column] = _number(value)
         self._gmacs = np.concatenate([self._gmacs, gmacs])
         self._hters = np.concatenate([self._hters, hters])
         return len(new)
@@ -308,24 +272,17 @@ def _number(value: Any) -> float:
     return math.nan
 
 
-def build_early_stopper(config: StudyConfig, study: Any) -> EarlyStopper | None:
+def build_early_stopper(
+    settings: EarlyStopSettings | None, study: Any, protocols: Sequence[str], hter: str
+) -> EarlyStopper | None:
     """The early-stopping hook of a study, or None when the config does not turn it on.
 
     Args:
-        config: The study config; its ``early_stopping:`` section is read from ``config.raw``
-            and the objective's HTER choice from its ``objective:`` section.
+        settings: The config's ``early_stopping:`` section (None: absent).
         study: The ``optuna.Study`` whose finished trials are compared.
-
-    Raises:
-        ConfigError: On an unknown key or a bad value, naming the file and the key path.
+        protocols: The study's protocols, in the order trials run them.
+        hter: The objective's HTER choice.
     """
-    from fasnas.objective import ObjectiveSettings
-
-    raw = config.raw.get("early_stopping")
-    if raw is None:
+    if settings is None or not settings.enabled:
         return None
-    settings = EarlyStopSettings.from_mapping(raw, f"{config.path}: early_stopping")
-    if not settings.enabled:
-        return None
-    hter = ObjectiveSettings.from_config(config).hter
-    return EarlyStopper(settings, study, config.protocols, hter)
+    return EarlyStopper(settings, study, protocols, hter)

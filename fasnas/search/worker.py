@@ -27,16 +27,19 @@ import contextlib
 import hashlib
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from fasnas.config import StudyConfig
+from fasnas import record
+from fasnas.search.budget import Budget
+from fasnas.search.fingerprint import require_space
+from fasnas.search.recovery import process_start, this_host
+from fasnas.search.session import BENCH, StudySession
+from fasnas.search.settings import make_sampler
 
 INTERRUPTED = "interrupted"
 EXIT_INTERRUPTED = 130
@@ -69,8 +72,6 @@ class WorkerInfo:
     @classmethod
     def current(cls, index: int | None, study_seed: int, joined_at: int) -> WorkerInfo:
         """This process as worker ``index`` (default: :func:`default_index`)."""
-        from fasnas.recovery import process_start, this_host
-
         host, pid = this_host(), os.getpid()
         index = default_index(host, pid) if index is None else index
         seed = derive_seed(study_seed, index, joined_at)
@@ -149,7 +150,7 @@ class Heartbeat:
     def beat(self) -> bool:
         """Write one heartbeat; False once the trial is finished or the storage fails."""
         try:
-            self.storage.set_trial_user_attr(self.trial_id, "heartbeat", time.time())
+            record.write_heartbeat(self.storage, self.trial_id, time.time())
         except Exception:  # noqa: BLE001 - a finished trial or a storage hiccup ends the beat
             return False
         return True
@@ -169,76 +170,34 @@ class Heartbeat:
         self._thread.join()
 
 
-@dataclass(frozen=True)
-class Budget:
-    """The study's global budget (study attribute ``budget``); see :mod:`fasnas.study`."""
-
-    n_trials: int | None
-    deadline: float | None
-
-    @classmethod
-    def of(cls, study) -> Budget:
-        raw = study.user_attrs.get("budget") or {}
-        return cls(raw.get("n_trials"), raw.get("deadline"))
-
-    @staticmethod
-    def counts(trial) -> bool:
-        """Whether a trial uses budget: a fresh trial (not a retry) that the budget admitted."""
-        from fasnas.recovery import is_budget_spent
-
-        return "retry_of" not in trial.user_attrs and not is_budget_spent(trial)
-
-    def used(self, trials: Sequence) -> int:
-        """Fresh trials so far (every state)."""
-        return sum(1 for trial in trials if self.counts(trial))
-
-    def stop_reason(self, trials: Sequence, now: float) -> str | None:
-        """Why a worker should not start another trial, or None (queued trials always run)."""
-        from optuna.trial import TrialState
-
-        if any(trial.state == TrialState.WAITING for trial in trials):
-            return None
-        used = self.used(trials)
-        if self.n_trials is not None and used >= self.n_trials:
-            return f"budget spent: {used} of {self.n_trials} trials"
-        if self.deadline is not None and now >= self.deadline:
-            return "timeout: the study's deadline has passed"
-        return None
-
-    def refusal(self, trials: Sequence, number: int, now: float) -> str | None:
-        """Why the fresh trial ``number`` must not run (it came past the budget), or None."""
-        rank = sum(1 for trial in trials if trial.number <= number and self.counts(trial))
-        if self.n_trials is not None and rank > self.n_trials:
-            return (
-                f"budget-spent: trial {number} is fresh trial {rank} of a budget of "
-                f"{self.n_trials} (other workers took the rest)"
-            )
-        if self.deadline is not None and now >= self.deadline:
-            return "budget-spent: the study's deadline has passed"
-        return None
-
-
 class TrialRunner:
     """The function a worker hands to ``study.optimize``: records, checks, beats, runs."""
 
     def __init__(
-        self, objective, info: WorkerInfo, heartbeat_interval: float, guard: InterruptGuard
+        self,
+        objective: Any,
+        info: WorkerInfo,
+        heartbeat_interval: float,
+        guard: InterruptGuard,
+        fixed_only: bool = False,
     ) -> None:
         self.objective = objective
         self.info = info
         self.heartbeat_interval = heartbeat_interval
         self.guard = guard
+        self.fixed_only = fixed_only
 
-    def __call__(self, trial) -> Any:
+    def __call__(self, trial: Any) -> Any:
         from fasnas.objective import TrialFailed
 
         study = trial.study
-        trial.set_user_attr("worker", self.info.as_attr())
-        if "retry_of" not in trial.user_attrs:
+        record.write_worker(trial, self.info.as_attr())
+        if not record.TrialRecord.of(trial).is_fixed:
             trials = study.get_trials(deepcopy=False)
-            refusal = Budget.of(study).refusal(trials, trial.number, time.time())
+            budget = Budget.of(study, fixed_only=self.fixed_only)
+            refusal = budget.refusal(trials, trial.number, time.time())
             if refusal is not None:
-                trial.set_user_attr("fail_reason", refusal)
+                record.mark_failed(trial, refusal)
                 raise TrialFailed(refusal)
         try:
             with (
@@ -248,7 +207,7 @@ class TrialRunner:
                 return self.objective(trial)
         except KeyboardInterrupt:
             with contextlib.suppress(Exception):
-                trial.set_user_attr("fail_reason", INTERRUPTED)
+                record.mark_failed(trial, INTERRUPTED)
             raise
 
 
@@ -265,80 +224,108 @@ class WorkerResult:
         return f"worker {self.index}: {self.trials} trial(s) run; stopped: {self.stop_reason}"
 
 
-def _early_stopper(config: StudyConfig, study):
-    try:
-        from fasnas.early_stop import build_early_stopper
-    except ImportError:  # pragma: no cover - early stopping is optional
-        return None
-    return build_early_stopper(config, study)
+def trial_line(trial: Any) -> str:
+    """One line per finished trial: number, family, GMACs, mean HTER, seconds."""
+    trial_record = record.TrialRecord.of(trial)
+    seconds = (
+        (trial.datetime_complete - trial.datetime_start).total_seconds()
+        if trial.datetime_complete and trial.datetime_start
+        else float("nan")
+    )
+    family = trial_record.family
+    retry = f" (retry of {trial_record.retry_of})" if trial_record.is_retry else ""
+    if trial.values:
+        hter, gmacs = trial.values[0], trial.values[1]
+        note = " (rejected: over budget)" if trial_record.rejected else ""
+        return (
+            f"trial {trial.number:4d}  {family:<14} {gmacs:8.4f} GMACs  "
+            f"mean HTER {100 * hter:6.2f}%  {seconds:6.1f}s{note}{retry}"
+        )
+    reason = trial_record.reason or trial.state.name
+    return f"trial {trial.number:4d}  {family:<14} {trial.state.name.lower()}: {reason}{retry}"
+
+
+def build_objective(session: StudySession, study: Any) -> Any:
+    """The objective a worker of ``session`` runs: its role's space, latency and early stop."""
+    from fasnas.objective import StudentObjective
+    from fasnas.search.bench import BenchSpace
+    from fasnas.search.early_stop import build_early_stopper
+    from fasnas.space import SearchSpace
+
+    config, role = session.config, session.role
+    if role is BENCH:
+        space = BenchSpace(config.bench)
+    else:
+        space = SearchSpace.load(require_space(config))
+    stopper = None
+    if role.early_stopping:
+        stopper = build_early_stopper(
+            config.early_stopping, study, config.protocols, config.objective.hter
+        )
+    return StudentObjective(
+        config,
+        space,
+        after_protocol=stopper,
+        artifact_store=session.artifact_store,
+        measure_latency=role.measure_latency,
+    )
 
 
 def run_worker(
-    config: StudyConfig,
+    session: StudySession,
     *,
     index: int | None = None,
-    storage: str | None = None,
     echo: Callable[[str], Any] = print,
-    session=None,
 ) -> WorkerResult:
-    """Join the existing study of ``config`` and run trials until its budget is spent.
+    """Run trials of the opened study until its budget is spent or the queue is empty.
 
     Args:
-        config: The study config (must agree with the study's record).
+        session: The opened study (:func:`fasnas.search.session.open_session`).
         index: This worker's index (default: :func:`default_index`).
-        storage: A storage URL overriding the config's.
         echo: Where the one-line-per-trial output goes.
-        session: An already opened :class:`~fasnas.study.StudySession` to reuse.
 
     Returns:
         The :class:`WorkerResult`; exit code 130 after SIGINT/SIGTERM.
 
     Raises:
-        FasnasError: The study cannot be joined (missing, disagreeing, unreachable), or the
-            artifact store failed during a trial (that trial is failed, retryable).
+        FasnasError: The artifact store, data or a teacher failed during a trial (that trial
+            is failed, retryable).
     """
     import optuna
+    import torch
 
-    from fasnas.objective import StudentObjective, TrialFailed, constraints
-    from fasnas.study import make_sampler, open_session, trial_line
+    from fasnas.objective import TrialFailed
 
-    if session is None:
-        session = open_session(config, storage=storage, create=False)
+    config, role = session.config, session.role
     joined_at = len(session.study.get_trials(deepcopy=False))
     info = WorkerInfo.current(index, config.seed, joined_at)
-    sampler = make_sampler(session.settings.sampler, info.seed, constraints)
+    sampler = make_sampler(config.search.sampler, info.seed)
     study = optuna.load_study(
-        study_name=config.name, storage=session.study._storage, sampler=sampler
+        study_name=session.study.study_name, storage=session.study._storage, sampler=sampler
     )
     # one line per trial is ours (trial_line); Optuna's own "Trial N failed" warnings would
     # print tracebacks for interrupted trials
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    import torch
-
-    torch.set_num_threads(session.settings.torch_threads())
-    objective = StudentObjective(
-        config,
-        session.space,
-        after_protocol=_early_stopper(config, study),
-        artifact_store=session.artifact_store,
-    )
+    torch.set_num_threads(config.search.torch_threads())
+    objective = build_objective(session, study)
     prefix = f"[worker {info.index} {info.host}:{info.pid}]"
-    echo(f"{prefix} joined study {config.name!r} (sampler seed {info.seed})")
+    echo(f"{prefix} joined study {study.study_name!r} (sampler seed {info.seed})")
     ran = 0
 
-    def report(study, trial) -> None:
+    def report(study: Any, trial: Any) -> None:
         nonlocal ran
         ran += 1
         echo(f"{prefix} {trial_line(trial)}")
 
     guard = InterruptGuard()
-    runner = TrialRunner(objective, info, session.settings.heartbeat_interval, guard)
+    runner = TrialRunner(objective, info, config.search.heartbeat_interval, guard, role.fixed_only)
     with guard:
         while True:
             if guard.requested is not None:
                 reason = f"{INTERRUPTED} ({guard.requested})"
                 break
-            reason = Budget.of(study).stop_reason(study.get_trials(deepcopy=False), time.time())
+            budget = Budget.of(study, fixed_only=role.fixed_only)
+            reason = budget.stop_reason(study.get_trials(deepcopy=False), time.time())
             if reason is not None:
                 break
             try:
@@ -355,54 +342,3 @@ def run_worker(
     result = WorkerResult(info.index, ran, reason, EXIT_INTERRUPTED if interrupted else 0)
     echo(f"{prefix} {result.summary()}")
     return result
-
-
-def worker_command(config: StudyConfig, index: int, storage: str | None) -> list[str]:
-    """The command line of local worker ``index`` (``python -m fasnas study worker ...``)."""
-    command = [sys.executable, "-m", "fasnas", "study", "worker", str(config.path)]
-    command += ["--index", str(index)]
-    return command + (["--storage", storage] if storage else [])
-
-
-def spawn_workers(
-    config: StudyConfig,
-    count: int,
-    *,
-    storage: str | None = None,
-    echo: Callable[[str], Any] = print,
-) -> int:
-    """Run ``count`` local study workers (indices 0..count-1) and wait for them
-    (:func:`run_processes`)."""
-    return run_processes([worker_command(config, i, storage) for i in range(count)], echo=echo)
-
-
-def run_processes(commands: Sequence[list[str]], *, echo: Callable[[str], Any] = print) -> int:
-    """Run local worker processes, one per command line, and wait for them.
-
-    SIGINT and SIGTERM sent to this process are forwarded to the workers, which stop cleanly.
-
-    Returns:
-        0 when every worker finished normally, 130 when one was interrupted, else the largest
-        exit code (a worker prints its own one-line error).
-    """
-    processes = [subprocess.Popen(command) for command in commands]
-    echo(f"started {len(processes)} workers: pids {[p.pid for p in processes]}")
-
-    def forward(signum: int, frame: Any) -> None:
-        for process in processes:
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    process.send_signal(signum)
-
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        for signum in InterruptGuard.SIGNALS:
-            previous[signum] = signal.signal(signum, forward)
-    try:
-        codes = [process.wait() for process in processes]
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    if any(code == EXIT_INTERRUPTED or code < 0 for code in codes):
-        return EXIT_INTERRUPTED
-    return max(codes)

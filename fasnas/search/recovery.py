@@ -38,11 +38,11 @@ import socket
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+
+from fasnas import record
 
 RETRYABLE_PREFIXES = ("interrupted", "stale", "artifact-store", "setup")
 BUDGET_SPENT = "budget-spent"
-RETRIED_BY = "retried_by.{number}"  # study user attribute: retried_by.<n> = retry's number
 
 
 def this_host() -> str:
@@ -82,7 +82,7 @@ def process_alive(pid: int, started: int | None = None) -> bool:
 
 def fail_reason_of(trial) -> str | None:
     """The recorded ``fail_reason`` of a trial (None when it has none)."""
-    reason = trial.user_attrs.get("fail_reason")
+    reason = record.TrialRecord.of(trial).fail_reason
     return str(reason) if reason is not None else None
 
 
@@ -103,7 +103,7 @@ def is_retryable(trial) -> bool:
 
 def heartbeat_of(trial) -> float | None:
     """Unix time of the trial's last heartbeat, else of its start, else None."""
-    beat = trial.user_attrs.get("heartbeat")
+    beat = record.TrialRecord.of(trial).heartbeat
     if isinstance(beat, int | float):
         return float(beat)
     if trial.datetime_start is not None:
@@ -113,7 +113,7 @@ def heartbeat_of(trial) -> float | None:
 
 def stale_reason(trial, *, grace_period: float, host: str, now: float) -> str | None:
     """Why a RUNNING trial is stale, or None when it may still be alive."""
-    worker = trial.user_attrs.get("worker")
+    worker = record.TrialRecord.of(trial).worker
     if isinstance(worker, dict) and worker.get("host") == host and "pid" in worker:
         pid = int(worker["pid"])
         if not process_alive(pid, worker.get("pid_start")):
@@ -133,16 +133,10 @@ def trial_by_number(study, number: int):
 
 def retry_links(study, trials: Iterable | None = None) -> dict[int, int]:
     """``{original number: retry number}`` from ``retry_of`` attributes and ``retried_by.*``."""
-    links: dict[int, int] = {}
-    for key, value in study.user_attrs.items():
-        if key.startswith("retried_by.") and isinstance(value, int):
-            try:
-                links[int(key.removeprefix("retried_by."))] = value
-            except ValueError:
-                continue
+    links = record.StudyRecord.of(study).retried_by()
     for trial in trials if trials is not None else study.get_trials(deepcopy=False):
-        original = trial.user_attrs.get("retry_of")
-        if isinstance(original, int):
+        original = record.TrialRecord.of(trial).retry_of
+        if original is not None:
             links.setdefault(original, trial.number)
     return links
 
@@ -152,15 +146,7 @@ def enqueue_retry(study, trial, reason: str) -> int:
     import optuna
     from optuna.trial import TrialState
 
-    attrs = trial.user_attrs
-    user_attrs: dict[str, Any] = {
-        "retry_of": trial.number,
-        "retry_root": int(attrs.get("retry_root", trial.number)),
-        "retry_count": int(attrs.get("retry_count", 0)) + 1,
-        "retry_reason": reason,
-    }
-    if "seed" in attrs:
-        user_attrs["seed"] = attrs["seed"]
+    user_attrs = record.retry_attrs(record.TrialRecord.of(trial), trial.number, reason)
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
         system_attrs={"fixed_params": dict(trial.params)},
@@ -169,7 +155,7 @@ def enqueue_retry(study, trial, reason: str) -> int:
     storage = study._storage
     trial_id = storage.create_new_trial(study._study_id, template_trial=template)
     number = storage.get_trial_number_from_id(trial_id)
-    study.set_user_attr(RETRIED_BY.format(number=trial.number), number)
+    record.claim_retry(study, trial.number, number)
     return number
 
 
@@ -180,7 +166,7 @@ def fail_trial(study, trial, reason: str) -> bool:
 
     storage = study._storage
     try:
-        storage.set_trial_user_attr(trial._trial_id, "fail_reason", reason)
+        record.mark_failed_in_storage(storage, trial._trial_id, reason)
         return bool(storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL))
     except UpdateFinishedTrialError:
         return False
@@ -197,7 +183,7 @@ class RetryStaleTrial:
         self.max_retries = max_retries
 
     def __call__(self, study, trial) -> None:
-        if int(trial.user_attrs.get("retry_count", 0)) >= self.max_retries:
+        if record.TrialRecord.of(trial).retry_count >= self.max_retries:
             return
         enqueue_retry(study, trial, "stale: heartbeat older than the grace period")
 
@@ -256,7 +242,7 @@ def recover(
         if not is_retryable(trial) or trial.number in links:
             continue
         reason = fail_reason_of(trial) or "stale: failed by the storage's heartbeat"
-        if int(trial.user_attrs.get("retry_count", 0)) >= max_retries:
+        if record.TrialRecord.of(trial).retry_count >= max_retries:
             report.given_up.append((trial.number, f"{max_retries} retries already"))
             continue
         report.retried.append((trial.number, enqueue_retry(study, trial, reason)))

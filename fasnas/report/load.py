@@ -1,0 +1,352 @@
+"""Loading a report: the study read once from storage, every frame computed, the headline.
+
+Owns :func:`load_report_data` and what it returns, :class:`ReportData`: it opens the storage
+through :mod:`fasnas.storage` (a report never creates anything), reads each study's trials once
+(:func:`fasnas.storage.fast_read.read_trials`), builds the frames (:mod:`.frames`), the
+leaderboard and the teacher's reference point (:mod:`.leaderboard`) and how the study ran
+(:func:`run_info`). Nothing here imports plotly; study attributes are read through
+:mod:`fasnas.record` only.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from fasnas import record
+from fasnas.errors import StorageError
+from fasnas.report.frames import (
+    THRESHOLD_LABELS,
+    THRESHOLDS,
+    hypervolume_frame,
+    importance_frame,
+    protocol_frame,
+    protocol_order,
+    trials_frame,
+)
+from fasnas.report.leaderboard import Teacher, leaderboard_frame, teacher_from, teacher_of
+from fasnas.storage import describe_url, open_storage, study_names
+from fasnas.storage.fast_read import read_trials
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+    from optuna.trial import FrozenTrial
+
+VERSION_PACKAGES = (
+    "fasnas",
+    "optuna",
+    "torch",
+    "timm",
+    "open_clip_torch",
+    "plotly",
+    "pandas",
+    "numpy",
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Storage
+
+
+def bench_study_name_for(study_name: str) -> str:
+    """The name of the ``fasnas bench`` study that goes with a search study."""
+    return f"{study_name}-bench"
+
+
+def storage_of(storage: str | BaseStorage) -> BaseStorage:
+    """An Optuna storage object as is; a URL opened by :func:`fasnas.storage.open_storage`
+    with ``must_exist=True`` (a report never creates a file or a table).
+
+    Raises:
+        StorageError: ``storage`` is neither, or the URL cannot be opened.
+    """
+    import optuna
+
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, str):
+        raise StorageError(
+            f"storage: expected a storage URL (journal:x.journal, sqlite:///x.db, "
+            f"postgresql://...) or an Optuna storage object, got {storage!r}"
+        )
+    return open_storage(storage, must_exist=True)
+
+
+def storage_description(storage: str | BaseStorage) -> str:
+    """A short, password-free description: ``SQLite file /x.db``, ``journal (...)``, ..."""
+    import optuna
+
+    if isinstance(storage, str):
+        return describe_url(storage)
+    if isinstance(storage, optuna.storages.RDBStorage):
+        url = storage.engine.url
+        kind = url.get_backend_name()
+        where = url.database if kind == "sqlite" else url.render_as_string(hide_password=True)
+        return f"{kind} ({where})"
+    if isinstance(storage, optuna.storages.JournalStorage):
+        return f"journal ({type(getattr(storage, '_backend', None)).__name__})"
+    if isinstance(storage, optuna.storages.InMemoryStorage):
+        return "in-memory"
+    return type(storage).__name__
+
+
+def study_id_of(storage: BaseStorage, study_name: str) -> int:
+    """The id of ``study_name`` in ``storage``; a one-line StorageError listing the studies."""
+    try:
+        return storage.get_study_id_from_name(study_name)
+    except KeyError:
+        raise StorageError(
+            f"study {study_name!r} not found in {storage_description(storage)}; "
+            f"studies there: {study_names(storage)}"
+        ) from None
+
+
+def study_exists(storage: str | BaseStorage, study_name: str) -> bool:
+    """Whether ``storage`` holds a study named ``study_name``."""
+    return study_name in study_names(storage_of(storage))
+
+
+# ----------------------------------------------------------------------------------------------
+# The data
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows; frames are tidy, one row per observation.
+
+    Attributes:
+        study_name: The study's name.
+        directions: ``"minimize"``/``"maximize"`` per objective.
+        metric_names: Optuna's metric names (or ``objective 0``, ...).
+        objective_hter: The HTER the study minimises: ``"test-eer"`` or ``"source-threshold"``.
+        protocol_names: Protocol names in display order (M, C, I, O first).
+        trials: One row per trial (see :func:`trials_frame`).
+        protocols: Long format: number, protocol, threshold, hter, auc, ... (every trial).
+        hypervolume: number, compute_hours, hypervolume (one row per finished trial).
+        hv_reference: ``(hter, gmacs)`` bounding the hypervolume.
+        importances: target, param, importance (empty when too few trials).
+        importances_note: Why importances are missing, or how they were computed.
+        run_info: How the study ran (states, workers, compute, storage, hashes, versions).
+        teacher: The teacher's reference point, when known (see :func:`load_report_data`).
+        baselines: The ``fasnas bench`` leaderboard (empty without a bench study).
+        bench_study_name: The bench study read, if any.
+    """
+
+    study_name: str
+    directions: list[str]
+    metric_names: list[str]
+    objective_hter: str
+    protocol_names: list[str]
+    trials: pd.DataFrame
+    protocols: pd.DataFrame
+    hypervolume: pd.DataFrame
+    hv_reference: tuple[float, float]
+    importances: pd.DataFrame
+    importances_note: str
+    run_info: dict[str, Any]
+    teacher: Teacher | None = None
+    baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bench_study_name: str | None = None
+
+    @property
+    def pareto(self) -> pd.DataFrame:
+        """The Pareto trials, cheapest first."""
+        front = self.trials[self.trials["pareto"]]
+        return front.sort_values(["gmacs", "mean_hter", "number"], kind="stable")
+
+    @property
+    def threshold_label(self) -> str:
+        """The headline threshold in words."""
+        return THRESHOLD_LABELS.get(self.objective_hter, self.objective_hter)
+
+
+def objective_hter_of(study_attrs: Mapping[str, Any], metric_names: Sequence[str]) -> str:
+    """The minimised HTER: the study's ``objective_hter`` record, else the metric name's."""
+    value = record.StudyRecord(study_attrs).objective_hter
+    if value in THRESHOLDS:
+        return value
+    if metric_names:
+        for threshold in THRESHOLDS:
+            if f"({threshold})" in metric_names[0]:
+                return threshold
+    return "test-eer"
+
+
+def _hash_fields(config: Mapping[str, Any]) -> dict[str, Any]:
+    """Entries of the study's ``config`` attribute whose key names a hash (data, teacher...)."""
+    found: dict[str, Any] = {}
+    for key, value in config.items():
+        lowered = key.lower()
+        if "hash" in lowered or "sha" in lowered:
+            found[key] = value
+    return found
+
+
+def installed_versions(packages: Sequence[str] = VERSION_PACKAGES) -> dict[str, str]:
+    """Versions of the packages that make and read reports (no import: metadata only)."""
+    versions = {}
+    for package in packages:
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+def run_info(
+    trials: pd.DataFrame, storage: str | BaseStorage, study_attrs: Mapping[str, Any]
+) -> dict[str, Any]:
+    """How the study ran: trials by state, workers, compute, storage, hashes, versions."""
+    states = Counter(trials["state"]) if len(trials) else Counter()
+    workers = sorted({w for w in trials.get("worker", pd.Series(dtype=object)).dropna()})
+    hosts = sorted({h for h in trials.get("host", pd.Series(dtype=object)).dropna()})
+    durations = trials["duration_s"].dropna() if len(trials) else pd.Series(dtype=float)
+    starts = trials["datetime_start"].dropna() if len(trials) else pd.Series(dtype=object)
+    ends = trials["datetime_complete"].dropna() if len(trials) else pd.Series(dtype=object)
+    study = record.StudyRecord(study_attrs)
+    failures = Counter(
+        str(reason).split(":", 1)[0]
+        for reason in trials.get("fail_reason", pd.Series(dtype=object)).dropna()
+    )
+    return {
+        "n_trials": int(len(trials)),
+        "states": {state: int(count) for state, count in sorted(states.items())},
+        "rejected": int(trials["rejected"].sum()) if len(trials) else 0,
+        "workers": workers,
+        "hosts": hosts,
+        "compute_hours": float(durations.sum()) / 3600.0,
+        "first_start": min(starts) if len(starts) else None,
+        "last_complete": max(ends) if len(ends) else None,
+        "storage": storage_description(storage),
+        "config_hash": study.config_hash,
+        "hashes": _hash_fields(study.config or {}),
+        "failure_reasons": dict(failures.most_common()),
+        "study_versions": study.versions,
+        "versions": installed_versions(),
+    }
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading and loading
+
+
+@dataclass
+class _Study:
+    storage: BaseStorage
+    name: str
+    directions: list[str]
+    metric_names: list[str]
+    user_attrs: dict[str, Any]
+    trials: list[FrozenTrial]
+
+
+def _read_study(storage: BaseStorage, study_name: str) -> _Study:
+    import optuna
+
+    study_id = study_id_of(storage, study_name)
+    directions = [d.name.lower() for d in storage.get_study_directions(study_id)]
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    names = study.metric_names or [f"objective {k}" for k in range(len(directions))]
+    return _Study(
+        storage=storage,
+        name=study_name,
+        directions=directions,
+        metric_names=list(names),
+        user_attrs=dict(storage.get_study_user_attrs(study_id)),
+        trials=read_trials(storage, study_id),
+    )
+
+
+def _protocols_of(study: _Study) -> list[str]:
+    config = record.StudyRecord(study.user_attrs).config
+    if config is not None and isinstance(config.get("protocols"), list):
+        return [str(p) for p in config["protocols"]]
+    found = set()
+    for trial in study.trials:
+        found.update(record.TrialRecord.of(trial).metric_protocols())
+    return protocol_order(found)
+
+
+def load_report_data(
+    storage: str | BaseStorage,
+    study_name: str,
+    *,
+    bench_study_name: str | None = None,
+    hv_reference: tuple[float, float] | None = None,
+    importances: bool = True,
+    teacher_reference: Mapping[str, Any] | None = None,
+) -> ReportData:
+    """Read a study (and optionally its bench study) once and compute every report frame.
+
+    Args:
+        storage: A storage URL as :mod:`fasnas.storage` resolves them (``journal:x.journal``,
+            ``sqlite:///x.db``, ``postgresql://...``, ``redis://...``) or an Optuna storage.
+        study_name: The search study.
+        bench_study_name: A ``fasnas bench`` study in the same storage; its baselines become
+            the leaderboard and overlay points. See :func:`bench_study_name_for`.
+        hv_reference: ``(hter, gmacs)`` bounding the hypervolume; default ``(0.5, 1.1 x the
+            largest candidate GMACs)``.
+        importances: Compute parameter importances (importing ``optuna.importance`` pulls in
+            scikit-learn and SciPy: about 1 s of a 10,000-trial report here).
+        teacher_reference: The teacher's reference point computed from the teacher files
+            (:func:`fasnas.teacher.reference.teacher_reference`); preferred over the
+            ``teacher`` attribute ``fasnas bench`` stored on the study (or its bench study),
+            which older studies still report from.
+
+    Raises:
+        StorageError: the storage cannot be opened, or a study is not in it.
+    """
+    given = storage
+    storage = storage_of(storage)
+    study = _read_study(storage, study_name)
+    n_objectives = len(study.directions)
+    objective_hter = objective_hter_of(study.user_attrs, study.metric_names)
+    protocols = _protocols_of(study)
+    trials = trials_frame(study.trials, n_objectives, protocols, objective_hter)
+    metrics = protocol_frame(study.trials, protocols)
+    hypervolume, reference = hypervolume_frame(trials, hv_reference)
+    targets = [("mean HTER", 0)] + ([("GMACs", 1)] if n_objectives > 1 else [])
+    eligible = set(trials.loc[trials["eligible"], "number"].tolist()) if len(trials) else set()
+    if importances:
+        importance, note = importance_frame(study.trials, eligible, study.directions, targets)
+    else:
+        importance = pd.DataFrame({"target": [], "param": [], "importance": []})
+        note = "Parameter importances were turned off for this report."
+    teacher = teacher_from(teacher_reference, objective_hter)
+    if teacher is None:
+        teacher = teacher_of(study.user_attrs, objective_hter)
+    leaderboard = pd.DataFrame()
+    if bench_study_name is not None:
+        bench = _read_study(storage, bench_study_name)
+        bench_protocols = protocol_order(set(protocols) | set(_protocols_of(bench)))
+        bench_trials = trials_frame(
+            bench.trials, len(bench.directions), bench_protocols, objective_hter
+        )
+        bench_metrics = protocol_frame(bench.trials, bench_protocols)
+        if teacher is None:
+            teacher = teacher_of(bench.user_attrs, objective_hter)
+        leaderboard = leaderboard_frame(
+            bench_trials, bench_metrics, bench_protocols, objective_hter, teacher
+        )
+    return ReportData(
+        study_name=study_name,
+        directions=study.directions,
+        metric_names=study.metric_names,
+        objective_hter=objective_hter,
+        protocol_names=protocols,
+        trials=trials,
+        protocols=metrics,
+        hypervolume=hypervolume,
+        hv_reference=reference,
+        importances=importance,
+        importances_note=note,
+        run_info=run_info(trials, given, study.user_attrs),
+        teacher=teacher,
+        baselines=leaderboard,
+        bench_study_name=bench_study_name,
+    )

@@ -1,0 +1,231 @@
+"""What the ``fasnas study`` and ``fasnas bench`` commands do, given a loaded config.
+
+Owns the command-level flow: check every option, open the session (nothing is written before
+both), then run local workers and print one line per trial and a summary. The CLI parses and
+calls one function here; bench and search run through the same session and worker code.
+
+Run a study::
+
+    fasnas study start studies/demo.yaml --workers 2
+    fasnas study worker studies/demo.yaml --storage postgresql://fasnas@db/fasnas  # elsewhere
+    fasnas study resume studies/demo.yaml
+    fasnas bench studies/demo.yaml --workers 2
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fasnas.config import StudyConfig
+from fasnas.errors import ConfigError
+from fasnas.search.bench import completed_keys, enqueue_entries
+from fasnas.search.processes import spawn_workers
+from fasnas.search.recovery import recover
+from fasnas.search.session import (
+    BENCH,
+    SEARCH,
+    StudySession,
+    check_budget_options,
+    load_study,
+    open_session,
+    set_budget,
+)
+from fasnas.search.worker import run_worker
+from fasnas.status import study_counts_line
+
+Echo = Callable[[str], Any]
+
+
+@dataclass
+class StudyOutcome:
+    """What a command did; ``exit_code`` is the command's exit status."""
+
+    exit_code: int
+    lines: list[str] = field(default_factory=list)
+
+
+def _echo_default() -> Echo:
+    return functools.partial(print, flush=True)
+
+
+def check_workers(workers: Any, default: int) -> int:
+    """The worker count (``--workers``, or the config's), refused before anything is written.
+
+    Raises:
+        ConfigError: Naming ``--workers``.
+    """
+    count = workers if workers is not None else default
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ConfigError(f"--workers: expected an integer >= 1, got {count!r}")
+    return count
+
+
+def _run_local(session: StudySession, count: int, storage: str | None, echo: Echo) -> int:
+    """Run ``count`` workers on the session: in this process when one, else as processes."""
+    if count == 1:
+        return run_worker(session, index=0, echo=echo).exit_code
+    return spawn_workers(
+        session.config, count, storage=storage, bench=session.role is BENCH, echo=echo
+    )
+
+
+def start_study(
+    config: StudyConfig,
+    *,
+    workers: int | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+    echo: Echo | None = None,
+) -> StudyOutcome:
+    """``fasnas study start``: create the study once (or continue it), then run local workers.
+
+    Workers are ``workers`` processes (default ``search.workers``) with indices 0..N-1; a single
+    worker runs in this process, on the session opened here. The budget given here
+    (``n_trials``/``timeout`` or the config's) is stored in the study, global.
+    """
+    echo = echo or _echo_default()
+    count = check_workers(workers, config.search.workers)
+    check_budget_options(n_trials, timeout)
+    session = open_session(config, storage=storage, create=True)
+    budget = set_budget(session, n_trials, timeout)
+    verb = "created" if session.created else "continuing"
+    limit = "no trial limit" if budget["n_trials"] is None else f"{budget['n_trials']} trials"
+    echo(f"study {config.name!r} {verb} in {session.where} ({limit})")
+    code = _run_local(session, count, storage, echo)
+    line = study_counts_line(session.study)
+    echo(line)
+    return StudyOutcome(code, [line])
+
+
+def attach_worker(
+    config: StudyConfig,
+    *,
+    storage: str | None = None,
+    index: int | None = None,
+    bench: bool = False,
+    echo: Echo | None = None,
+) -> StudyOutcome:
+    """``fasnas study worker``: attach one worker (this process) to an existing study."""
+    session = open_session(config, role=BENCH if bench else SEARCH, storage=storage)
+    result = run_worker(session, index=index, echo=echo or _echo_default())
+    return StudyOutcome(result.exit_code, [result.summary()])
+
+
+def _recover(session: StudySession, echo: Echo) -> list[str]:
+    settings = session.config.search
+    report = recover(
+        session.study, grace_period=settings.grace_period, max_retries=settings.max_retries
+    )
+    lines = report.lines()
+    for line in lines:
+        echo(line)
+    return lines
+
+
+def resume_study(
+    config: StudyConfig,
+    *,
+    workers: int | None = None,
+    storage: str | None = None,
+    echo: Echo | None = None,
+) -> StudyOutcome:
+    """``fasnas study resume``: fail stale trials, enqueue their retries, then run workers."""
+    echo = echo or _echo_default()
+    count = check_workers(workers, config.search.workers)
+    session = open_session(config, storage=storage, create=False)
+    lines = _recover(session, echo)
+    code = _run_local(session, count, storage, echo)
+    lines.append(study_counts_line(session.study))
+    echo(lines[-1])
+    return StudyOutcome(code, lines)
+
+
+def run_study(
+    config: StudyConfig,
+    *,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    echo: Echo | None = None,
+) -> Any:
+    """``fasnas study run``: ``study start --workers 1`` in this process; returns the study."""
+    echo = echo or _echo_default()
+    start = time.perf_counter()
+    outcome = start_study(config, workers=1, n_trials=n_trials, timeout=timeout, echo=echo)
+    if outcome.exit_code:  # the in-process worker returns 0, or 130 after SIGINT/SIGTERM
+        raise KeyboardInterrupt
+    study = load_study(config)
+    elapsed = time.perf_counter() - start
+    echo(f"{len(study.trials)} trials in the study; this run took {elapsed:.0f}s")
+    return study
+
+
+def run_bench(
+    config: StudyConfig,
+    *,
+    workers: int = 1,
+    storage: str | None = None,
+    echo: Echo | None = None,
+) -> StudyOutcome:
+    """``fasnas bench``: enqueue every entry not yet done as a fixed trial, run them, and print
+    the leaderboard (mean ± std over seeds, with the teacher's reference point).
+
+    Exit code 0 when every entry is COMPLETE, 1 when one is not, 130 after an interrupt.
+
+    Raises:
+        ConfigError: A bad ``--workers``.
+        StorageError: The storage cannot be opened or the bench study disagrees.
+        DataError, CheckpointError: Missing data lists or teacher files.
+    """
+    echo = echo or _echo_default()
+    count = check_workers(workers, 1)
+    session = open_session(config, role=BENCH, storage=storage, create=True)
+    study = session.study
+    verb = "created" if session.created else "continuing"
+    echo(f"bench study {study.study_name!r} {verb} in {session.where}")
+    lines = _recover(session, echo) if not session.created else []
+    before = completed_keys(study)
+    queued = enqueue_entries(study, config.bench)
+    echo(f"bench: {len(queued)} runs queued, {len(before)} already complete")
+    code = _run_local(session, count, storage, echo) if queued else 0
+    done = completed_keys(study)
+    failed = [entry.label for entry in config.bench.entries() if entry.key not in done]
+    summary = (
+        f"bench: {len(done - before)} run, {len(before)} already complete, "
+        f"{len(failed)} not complete" + (f" ({', '.join(failed)})" if failed else "")
+    )
+    echo(summary)
+    lines.append(summary)
+    for line in leaderboard_lines(config, study):
+        echo(line)
+        lines.append(line)
+    return StudyOutcome(code or (1 if failed else 0), lines)
+
+
+def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
+    """The leaderboard of a bench study as text lines (mean ± std over seeds)."""
+    from fasnas.report.leaderboard import bench_leaderboard
+    from fasnas.teacher.reference import stored_reference
+
+    threshold = config.objective.hter
+    board = bench_leaderboard(study, threshold, stored_reference(config))
+    lines = [f"leaderboard (HTER at the {threshold} threshold, mean ± std over seeds):"]
+    for row in board.to_dict("records"):
+        kd = {None: "", True: " KD", False: " CE"}.get(row.get("kd"), "")
+        hter = _pct(row.get("mean_hter_mean"), row.get("mean_hter_std"))
+        gmacs = row.get("gmacs")
+        shown = "?" if gmacs is None or gmacs != gmacs else f"{gmacs:.3f}"
+        lines.append(f"  {row['model'] + kd:<30} mean HTER {hter:<16} {shown} GMACs")
+    return lines
+
+
+def _pct(mean: Any, std: Any) -> str:
+    if mean is None or mean != mean:
+        return "unknown"
+    if std is None or std != std:
+        return f"{100 * mean:.2f}%"
+    return f"{100 * mean:.2f} ± {100 * std:.2f}%"

@@ -1,0 +1,73 @@
+"""The ``teacher:`` section of a study config: which FLIP teacher distils, and its recipe.
+
+Owns :class:`TeacherConfig` (variant, open_clip model, init weights, files, cached or online
+mode) and :class:`TeacherRecipe` (FLIP's fine-tuning recipe, ``teacher.train``), with their
+checks. FLIP's recipe and its conventions are in ``docs/flip.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fasnas.errors import ConfigError
+from fasnas.schema import at_least, one_of
+
+TEACHER_VARIANTS = ("flip-v", "flip-it", "flip-mcl")
+TEACHER_MODES = ("cached", "online")
+LR_SCHEDULES = ("constant", "cosine")
+
+
+@dataclass(frozen=True)
+class TeacherRecipe:
+    """FLIP's fine-tuning recipe (docs/flip.md); every field can be overridden in the config."""
+
+    iterations: int = 4000  # optimiser steps
+    lr: float = 1e-6  # Adam learning rate (FLIP: 1e-6 on OpenAI CLIP weights)
+    weight_decay: float = 1e-6  # Adam weight decay
+    batch_per_group: int = 3  # images per (domain, class) per step
+    flip_p: float = 0.5  # horizontal-flip probability
+    saturation: float = 0.2  # HSV saturation x U(1-s, 1+s)
+    saturation_p: float = 0.5  # probability of the saturation jitter
+    warmup_frac: float = 0.0  # linear warm-up share of iterations
+    schedule: str = "constant"  # learning rate after warm-up: constant (FLIP) | cosine (to zero)
+    mcl: bool = False  # add FLIP-MCL's two extra losses (FLIP-MCL only)
+    frozen: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
+    amp: bool = True  # mixed precision when on a GPU
+
+    def check(self, where: str) -> None:
+        """Validate the recipe (``where`` is ``<file>: teacher.train``)."""
+        at_least(self.iterations, 0, f"{where}.iterations", strict=True)
+        at_least(self.lr, 0, f"{where}.lr", strict=True)
+        at_least(self.weight_decay, 0, f"{where}.weight_decay")
+        at_least(self.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
+        one_of(self.schedule, LR_SCHEDULES, f"{where}.schedule")
+        if self.mcl:
+            raise ConfigError(
+                f"{where}.mcl: FLIP-MCL's two extra losses are not wired into "
+                f"`fasnas teacher train` yet; set it to false (a flip-mcl teacher then trains "
+                f"like FLIP-IT) or import a FLIP-MCL checkpoint"
+            )
+
+
+@dataclass(frozen=True)
+class TeacherConfig:
+    """Which teacher distils into the students, and where its files live."""
+
+    variant: str = "flip-it"  # flip-v | flip-it | flip-mcl
+    model: str = "ViT-B-16-quickgelu"  # open_clip config name, or "tiny"/"tiny-rn" (built in)
+    model_cfg: dict | None = None  # a custom open_clip config (overrides `model`'s)
+    init: str | None = None  # local weights to fine-tune from, or "random" (explicit only)
+    init_format: str = "openai"  # format of `init`: openai | open_clip | flip-v | flip-it | ...
+    dir: Path = Path("teachers")  # teacher files, one per protocol: <dir>/<P>.pt
+    mode: str = "cached"  # cached: read the teacher cache; online: run the teacher per batch
+    train: TeacherRecipe = field(default_factory=TeacherRecipe)
+
+    def file_for(self, protocol: str) -> Path:
+        """The teacher file of one protocol."""
+        return self.dir / f"{protocol}.pt"
+
+    def check(self, where: str) -> None:
+        """Validate the section (``where`` is ``<file>: teacher``)."""
+        one_of(self.variant, TEACHER_VARIANTS, f"{where}.variant")
+        one_of(self.mode, TEACHER_MODES, f"{where}.mode")
