@@ -210,7 +210,7 @@ def front_and_hypervolume(study, reference: tuple[float, float]) -> tuple[list, 
     """Feasible, trained COMPLETE trials' Pareto front and its 2-D hypervolume."""
     import numpy as np
 
-    from fasnas.report.data import hypervolume_2d, pareto_mask
+    from fasnas.report.pareto import hypervolume_2d, pareto_mask
 
     points = np.array(
         [

@@ -280,9 +280,11 @@ def time_fresh_process(url: str, out_dir: Path, *, importances: bool = True) -> 
 
 def stage_breakdown(url: str, out_dir: Path) -> list[tuple[str, float]]:
     """Seconds of each stage, in this (already warm) process."""
-    from fasnas.report import data as report_data
-    from fasnas.report.html import render_html, write_atomic
+    from fasnas._io import atomic_write
+    from fasnas.report.html import render_html
+    from fasnas.report.load import load_report_data, storage_of
     from fasnas.report.summary import write_summary
+    from fasnas.storage.fast_read import read_trials
 
     stages = []
 
@@ -292,15 +294,15 @@ def stage_breakdown(url: str, out_dir: Path) -> list[tuple[str, float]]:
         stages.append((label, time.perf_counter() - start))
         return value
 
-    storage = timed("open storage", lambda: report_data.open_storage(url))
+    storage = timed("open storage", lambda: storage_of(url))
     study_id = storage.get_study_id_from_name("bench")
-    trials = timed("read trials", lambda: report_data.read_trials(storage, study_id))
+    trials = timed("read trials", lambda: read_trials(storage, study_id))
     data = timed(
         "load_report_data (all)",
-        lambda: report_data.load_report_data(storage, "bench", bench_study_name="bench-bench"),
+        lambda: load_report_data(storage, "bench", bench_study_name="bench-bench"),
     )
     page = timed("render_html", lambda: render_html(data))
-    timed("write index.html", lambda: write_atomic(out_dir / "index.html", page))
+    timed("write index.html", lambda: atomic_write(out_dir / "index.html", page))
     timed("write summary.md", lambda: write_summary(data, out_dir))
     del trials
     return stages
@@ -343,8 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         for label, seconds in stage_breakdown(url, out_dir):
             print(f"  {label:<24} {seconds:6.2f}s")
         if config.png:
-            from fasnas.report.data import load_report_data
-            from fasnas.report.html import pareto_figure
+            from fasnas.report.figures import pareto_figure
+            from fasnas.report.load import load_report_data
             from fasnas.report.png import png_unavailable_reason, write_png
 
             figure = pareto_figure(load_report_data(url, "bench"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from fasnas.load import (
     preprocess_dict,
     student_payload,
 )
+from fasnas.students import DeployedStudent
 
 TOLERANCE = 1e-4  # max abs logit difference allowed between a deployment file and PyTorch
 CHECK_SEED = 0  # seed of the random batches of the check
@@ -45,8 +47,6 @@ def _max_diff(expected: torch.Tensor, got: Any) -> float:
 
 def write_torchscript(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str, Any]:
     """Trace ``deployed`` to ``path`` and check the reloaded file against PyTorch."""
-    import warnings
-
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # TracerWarnings of size-dependent branches
@@ -67,8 +67,6 @@ def write_onnx(deployed: torch.nn.Module, path: Path, img_size: int) -> dict[str
     missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
         return {"file": None, "skipped": f"not installed: {', '.join(missing)}"}
-    import warnings
-
     try:
         import onnxruntime
 
@@ -102,8 +100,6 @@ def write_protocol(
     extra: dict[str, Any],
 ) -> dict[str, Any]:
     """Write one protocol's ``student.pt``, ``spec.json`` and deployment files; the checks."""
-    from fasnas.students import DeployedStudent
-
     folder.mkdir(parents=True)
     fused = student.reparameterize().eval()
     deployed = DeployedStudent(fused).eval()

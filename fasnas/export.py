@@ -16,7 +16,7 @@ trial ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`, files and their
 Each deployment file is checked against PyTorch on a random batch of another size than the one
 traced (max abs difference of the logits < :data:`~fasnas.deploy.TOLERANCE`), and the check is
 recorded in ``DIR/export.json``. The weights are the ones the trial trained, read from its
-Optuna artifacts (``artifact.<P>``, :mod:`fasnas.artifacts`); when they are missing the
+Optuna artifacts (``artifact.<P>``, :mod:`fasnas.search.artifacts`); when they are missing the
 protocol is retrained with the trial's own seed and the output says so. The whole folder is
 built beside its target and renamed into place (:func:`fasnas._io.atomic_dir`), so an
 interrupted export never leaves a half-written ``DIR``.
@@ -47,6 +47,21 @@ from fasnas.config import StudyConfig
 from fasnas.deploy import TOLERANCE, check_line, write_protocol
 from fasnas.errors import ConfigError
 from fasnas.load import EXPORT_FILE
+from fasnas.objective import StudentObjective
+from fasnas.report.pareto import pareto_mask
+from fasnas.search.artifacts import (
+    artifact_dir,
+    finished_protocols,
+    open_artifact_store,
+    read_weights,
+)
+from fasnas.search.fingerprint import require_space
+from fasnas.search.session import bench_study_name
+from fasnas.space import SearchSpace
+from fasnas.specs import DistillSpec
+from fasnas.storage import open_storage, require_study
+from fasnas.students import StudentSpec, create_student
+from fasnas.teacher.resolve import load_protocol_teacher
 
 
 @dataclass
@@ -70,17 +85,10 @@ def open_study(config: StudyConfig, *, bench: bool = False, storage: str | None 
     """
     import optuna
 
-    from fasnas.storage import open_storage, require_study
-    from fasnas.study import storage_url
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = storage_url(config, storage)
+    url = config.storage_url(storage)
     opened = open_storage(url, must_exist=True)
-    name = config.name
-    if bench:
-        from fasnas.bench import bench_study_name
-
-        name = bench_study_name(config)
+    name = bench_study_name(config.name) if bench else config.name
     require_study(opened, name, url)
     return optuna.load_study(study_name=name, storage=opened)
 
@@ -121,8 +129,6 @@ def pareto_numbers(study) -> list[int]:
     """Numbers of the study's Pareto trials: COMPLETE, trained, feasible, non-dominated."""
     import numpy as np
 
-    from fasnas.report.pareto import pareto_mask
-
     candidates = []
     for trial in study.get_trials(deepcopy=False):
         attrs = trial.user_attrs
@@ -147,9 +153,6 @@ def trial_specs(config: StudyConfig, trial):
     Raises:
         ConfigError: When neither rebuilds.
     """
-    from fasnas.specs import DistillSpec
-    from fasnas.students import StudentSpec
-
     attrs = trial.user_attrs
     where = f"trial {trial.number}"
     if isinstance(attrs.get("student_spec"), dict) and isinstance(attrs.get("distill_spec"), dict):
@@ -157,9 +160,7 @@ def trial_specs(config: StudyConfig, trial):
             StudentSpec.from_dict(attrs["student_spec"], where=f"{where}: student_spec"),
             DistillSpec.from_dict(attrs["distill_spec"], where=f"{where}: distill_spec"),
         )
-    from fasnas.study import load_space
-
-    return load_space(config).fixed(trial.params)
+    return SearchSpace.load(require_space(config)).fixed(trial.params)
 
 
 def trial_protocols(config: StudyConfig, trial) -> list[str]:
@@ -186,17 +187,12 @@ class StudentSource:
     @functools.cache  # noqa: B019 - one source per export command
     def preprocess(self, protocol: str):
         """The teacher's preprocessing of ``protocol`` (the students use its statistics)."""
-        from fasnas.teacher.resolve import load_protocol_teacher
-
         teacher, _ = load_protocol_teacher(self.config, protocol)
         return teacher.preprocess
 
     def trained(self, trial, protocol: str, student_spec, distill) -> tuple[Any, str]:
         """``(trained Student in eval mode, where its weights came from)``."""
         from optuna.artifacts.exceptions import ArtifactNotFound
-
-        from fasnas.artifacts import finished_protocols, read_weights
-        from fasnas.students import create_student
 
         ids = finished_protocols(trial.user_attrs, (protocol,)).get(protocol)
         reason = "no weights artifact recorded"
@@ -222,8 +218,6 @@ class StudentSource:
 
     def _retrainer(self):
         if self._objective is None:
-            from fasnas.objective import StudentObjective
-
             self._objective = StudentObjective(self.config, None)
         return self._objective
 
@@ -318,8 +312,6 @@ def export_trials(
             rejected trial; no Pareto trial.
         StorageError: The storage or study does not exist.
     """
-    from fasnas.artifacts import artifact_dir, open_artifact_store
-
     echo = echo or functools.partial(print, flush=True)
     if (trial is None) == (not pareto):
         raise ConfigError("export: give exactly one of --trial N and --pareto")

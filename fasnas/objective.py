@@ -119,7 +119,7 @@ class StudentObjective:
         self.measure_latency = measure_latency  # record CPU latency even when not an objective
         self.after_protocol = after_protocol
         self.progress = progress
-        self.artifact_store = artifact_store  # per-protocol artifacts (fasnas.artifacts) or None
+        self.artifact_store = artifact_store  # per-protocol artifacts (fasnas.search.artifacts) or None
         self.device = select_device(config.device)
         self._prepared: dict[str, PreparedProtocol] = {}
         self.last_student: torch.nn.Module | None = None  # the student of the last protocol run
@@ -241,7 +241,7 @@ class StudentObjective:
         """Upload the protocol's result and student weights as artifacts (when a store is set)."""
         if self.artifact_store is None or self.last_student is None:
             return
-        from fasnas.artifacts import save_protocol
+        from fasnas.search.artifacts import save_protocol
 
         trial_record = record.TrialRecord.of(trial)
         context = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from fasnas._compat import ensure_torchvision
-from fasnas.teacher.flip import REAL_PROMPTS, SPOOF_PROMPTS
+from fasnas.teacher.prompts import REAL_PROMPTS, SPOOF_PROMPTS
 
 ensure_torchvision()
 import open_clip  # noqa: E402  (after the torchvision shim)

@@ -197,8 +197,9 @@ def tiny_template(protocols: Sequence[str] = ("M",)) -> Path:
 
     from fasnas.cli import main
     from fasnas.data.protocols import get_protocol
-    from fasnas.teacher.checkpoints import save_teacher
-    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.file import save_teacher
+    from fasnas.teacher.flip import build_teacher
 
     root = Path(tempfile.mkdtemp(prefix="fasnas-tiny-study-"))
     atexit.register(shutil.rmtree, root, True)

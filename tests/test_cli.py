@@ -41,7 +41,7 @@ def test_user_error_is_one_line_and_exit_2(tmp_path, capsys) -> None:
     ("args", "needle"),
     [
         (["--workers", "0"], "--workers: expected an integer >= 1, got '0'"),
-        (["--shard", "2/2"], "--shard: expected I/N with 0 <= I < N, got '2/2'"),
+        (["--workers", "two"], "--workers: expected an integer >= 1, got 'two'"),
     ],
 )
 def test_bad_bench_process_counts_exit_2_naming_the_option(tmp_path, capsys, args, needle):

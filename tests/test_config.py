@@ -59,7 +59,7 @@ def test_hash_ignores_formatting_but_not_content(tmp_path) -> None:
     [
         (("  size: 48", "  sise: 48"), "data.sise: unknown key"),
         (("  size: 48", "  size: big"), "data.size: expected an integer"),
-        (("    lr: 1.0e-3", "    lr: fast"), "teacher.train.lr: expected a number"),
+        (("    lr: 1.0e-3", "    lr: fast"), "teacher.train.lr: expected a finite number"),
         (("    lr: 1.0e-3", "    lr: -1"), "teacher.train.lr: must be > 0"),
         (("  variant: flip-v", "  variant: flip-x"), "teacher.variant: expected one of"),
         (("protocols: [M, I]", "protocols: [M, X]"), "protocols:"),

@@ -1,4 +1,4 @@
-"""Tests of ``fasnas export`` (fasnas.export) and ``load_student`` (fasnas.load)."""
+"""Tests of ``fasnas export`` (fasnas.export, fasnas.deploy) and ``load_student`` (fasnas.load)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import torch
 
 from fasnas.config import load_config
 from fasnas.errors import CheckpointError, ConfigError, StorageError
-from fasnas.export import TOLERANCE, export_trials, pareto_numbers
+from fasnas.deploy import TOLERANCE
+from fasnas.export import export_trials, pareto_numbers
 from fasnas.load import load_student
 
 SPACE = """\
@@ -46,12 +47,11 @@ def searched(tmp_path_factory, make_layout):
     """A search study with a repvit trial (weights in artifacts), a resnet trial trained
     without an artifact store (export must retrain it) and a failed trial; the trained
     students are kept in memory."""
-    from fasnas.artifacts import open_artifact_store
+    from fasnas.search.artifacts import open_artifact_store
     from fasnas.objective import StudentObjective
     from fasnas.space import SearchSpace
     from fasnas.storage import open_storage
     from fasnas.students import DeployedStudent
-    from fasnas.study import storage_url
     from fasnas.teacher.cache import cache_protocol
     from fasnas.teacher.train import train_teacher
 
@@ -66,7 +66,7 @@ def searched(tmp_path_factory, make_layout):
     cache_protocol(config, "M", progress=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name="tiny", storage=open_storage(storage_url(config)), directions=["minimize"] * 2
+        study_name="tiny", storage=open_storage(config.storage_url()), directions=["minimize"] * 2
     )
     space = SearchSpace.load(folder / "space.yaml")
     memory = {}

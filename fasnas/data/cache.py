@@ -11,10 +11,11 @@ On disk, one folder per cache::
         records.json   relative path, label, video id, split, domain of every row
         meta.json      format version, full key, shape; written last
 
-The key is a sha256 over :data:`CACHE_FORMAT_VERSION`, the size, the expansion flag and the
-bytes of the split's real and fake list files. Editing a list gives a new key and so a new
-folder; the old folder is left in place (delete it by hand when no run uses it). Image files are
-never hashed: replace an image in place and you must delete the cache folder yourself.
+The key is a sha256 over :data:`~fasnas.data.cache_format.CACHE_FORMAT_VERSION`, the size, the
+expansion flag and the bytes of the split's real and fake list files. Editing a list gives a new
+key and so a new folder; the old folder is left in place (delete it by hand when no run uses
+it). Image files are never hashed: replace an image in place and you must delete the cache
+folder yourself.
 
 Builds are atomic: a build writes ``<folder>.tmp-<pid>-<token>`` and renames it into place, so
 a killed build never leaves a folder that looks complete (its ``.tmp-*`` folder stays behind and

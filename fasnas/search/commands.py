@@ -48,6 +48,15 @@ class StudyOutcome:
     lines: list[str] = field(default_factory=list)
 
 
+@dataclass
+class BenchOutcome(StudyOutcome):
+    """What ``fasnas bench`` did: entries run now, already complete, and not complete."""
+
+    ran: int = 0
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
 def _echo_default() -> Echo:
     return functools.partial(print, flush=True)
 
@@ -170,7 +179,7 @@ def run_bench(
     workers: int = 1,
     storage: str | None = None,
     echo: Echo | None = None,
-) -> StudyOutcome:
+) -> BenchOutcome:
     """``fasnas bench``: enqueue every entry not yet done as a fixed trial, run them, and print
     the leaderboard (mean ± std over seeds, with the teacher's reference point).
 
@@ -203,16 +212,17 @@ def run_bench(
     for line in leaderboard_lines(config, study):
         echo(line)
         lines.append(line)
-    return StudyOutcome(code or (1 if failed else 0), lines)
+    exit_code = code or (1 if failed else 0)
+    return BenchOutcome(exit_code, lines, len(done - before), len(before), failed)
 
 
 def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
     """The leaderboard of a bench study as text lines (mean ± std over seeds)."""
     from fasnas.report.leaderboard import bench_leaderboard
-    from fasnas.teacher.reference import stored_reference
+    from fasnas.teacher.reference import teacher_reference
 
     threshold = config.objective.hter
-    board = bench_leaderboard(study, threshold, stored_reference(config))
+    board = bench_leaderboard(study, threshold, teacher_reference(config))
     lines = [f"leaderboard (HTER at the {threshold} threshold, mean ± std over seeds):"]
     for row in board.to_dict("records"):
         kd = {None: "", True: " KD", False: " CE"}.get(row.get("kd"), "")

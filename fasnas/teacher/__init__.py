@@ -1,6 +1,7 @@
 """FLIP teachers, one module per concern; nothing is imported here, so ``import fasnas.teacher``
 stays cheap: import the submodules.
 
+- :mod:`.settings`: the ``teacher:`` section of a study config;
 - :mod:`.configs`: which CLIP (open_clip config names, the built-in tiny configs);
 - :mod:`.prompts`: FLIP's prompt ensembles; :mod:`.mcl`: the FLIP-MCL head and losses;
 - :mod:`.flip`: :class:`~.flip.FlipTeacher`, the three FLIP variants;

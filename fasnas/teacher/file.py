@@ -11,6 +11,10 @@ The file is a plain dict that ``torch.load(weights_only=True)`` reads::
 
     format_version, variant, model_name, model_cfg, state_dict, protocol, sources,
     source_sha256, source_path, threshold, head_init, head_seed, extra
+
+Importing this module is cheap (no torch, no open_clip) so that code that only identifies
+teacher files (:func:`sha256_file`, e.g. study fingerprints) stays light; saving and loading
+import them.
 """
 
 from __future__ import annotations
@@ -20,14 +24,13 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from fasnas._io import atomic_write
 from fasnas.errors import CheckpointError, ConfigError
-from fasnas.teacher.flip import FlipTeacher
-from fasnas.teacher.safeload import first_line, names, numpy_safe_globals
+
+if TYPE_CHECKING:
+    from fasnas.teacher.flip import FlipTeacher
 
 FORMAT_VERSION = 1
 """Version of the teacher file written by :func:`save_teacher`."""
@@ -137,6 +140,8 @@ def save_teacher(
         ConfigError: On an empty ``sources`` or an unknown ``head_init``.
         CheckpointError: If ``out`` cannot be written (nothing is left half-written).
     """
+    import torch
+
     sources = check_sources(sources)
     if head_init is not None and head_init not in HEAD_INITS:
         raise ConfigError(f"unknown head_init {head_init!r}; expected one of {list(HEAD_INITS)}")
@@ -173,6 +178,11 @@ def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
         CheckpointError: If the file is missing, unreadable, not a teacher file, of another
             format version, or its weights do not match its recorded variant and model.
     """
+    import torch
+
+    from fasnas.teacher.flip import FlipTeacher
+    from fasnas.teacher.safeload import first_line, names, numpy_safe_globals
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: teacher file not found")

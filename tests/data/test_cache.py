@@ -1,4 +1,7 @@
-"""Tests of fasnas.data.cache: pixels, row order, keys, rebuilds, atomicity, errors, memory."""
+"""Tests of fasnas.data.cache, cache_format and cache_build.
+
+Pixels, row order, keys, rebuilds, atomicity, errors, memory.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from fasnas.data.cache import CACHE_FORMAT_VERSION, FrameCache
+from fasnas.data.cache import FrameCache
+from fasnas.data.cache_format import CACHE_FORMAT_VERSION
 from fasnas.data.layout import FrameRecord, Layout
 from fasnas.errors import DataError
 
@@ -325,14 +329,14 @@ def test_two_processes_build_the_same_cache(tmp_path: Path) -> None:
 
 def test_loser_of_the_rename_uses_the_winner(tmp_path: Path) -> None:
     """A builder that finds a valid folder at publish time drops its own copy."""
-    from fasnas.data import cache as cache_module
+    from fasnas.data.cache_build import publish
 
     layout = write_layout(tmp_path / "data")
     winner = FrameCache.open(layout, "msu", "train", 16, tmp_path / "cache", progress=False)
     mine = winner.path.with_name(winner.path.name + ".tmp-1-cafe")
     mine.mkdir()
     (mine / "images.npy").write_bytes(b"loser")
-    ours = cache_module._publish(mine, winner.path, lambda: True)
+    ours = publish(mine, winner.path, lambda: True)
     assert ours is False and (winner.path / "meta.json").is_file()
     assert not (winner.path / "images.npy").read_bytes().startswith(b"loser")
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from fasnas.cli import main
-from fasnas.data.check import MAX_EXAMPLES, check_layout
+from fasnas.data.check import check_layout
+from fasnas.data.check_report import MAX_EXAMPLES
 from fasnas.data.layout import Layout
 from fasnas.errors import ConfigError
 

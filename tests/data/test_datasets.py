@@ -1,4 +1,6 @@
-"""Tests of the MCIO datasets' naming, label and split rules, on the datasets' real file names.
+"""Tests of fasnas.data.datasets_rules and fasnas.data.datasets, on the datasets' real names.
+
+The naming, label and split rules are tested path by path, then through the folder scan.
 
 The file names come from the datasets' published lists: MSU-MFSD's release lists (mirrored
 in bob.db.msu_mfsd_mod), CASIA-FASD's clip table (bob.db.casia_fasd), Replay-Attack's file
@@ -13,15 +15,14 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from fasnas.data.datasets import (
+from fasnas.data.datasets import dataset_info, find_videos
+from fasnas.data.datasets_rules import (
     Assignment,
     Ignored,
     MsuRules,
     classify_casia,
     classify_oulu,
     classify_replay,
-    dataset_info,
-    find_videos,
 )
 from fasnas.errors import ConfigError, DataError
 

@@ -180,7 +180,7 @@ def test_interrupt_during_an_image_write_leaves_nothing(tmp_path, monkeypatch) -
     def replace_interrupted(src, dst):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("fasnas.data.prepare_report.os.replace", replace_interrupted)
+    monkeypatch.setattr("fasnas._io.os.replace", replace_interrupted)
     with pytest.raises(KeyboardInterrupt):
         prepare(
             dataset="oulu",

@@ -1,6 +1,6 @@
-"""Tests of fasnas.report.html, .summary, .png and build_report on a hand-built study.
+"""Tests of fasnas.report.html, .figures, .summary, .png and build_report on a hand-built study.
 
-The study (two objectives: mean HTER, GMACs), as in tests/report/test_data.py:
+The study (two objectives: mean HTER, GMACs), as in tests/report/hand_study.py:
 
     #0 COMPLETE (0.10, 1.00) family a, HTER M C I O = 5 10 15 10 %   -> front
     #1 COMPLETE (0.20, 0.50) family b, HTER 20 20 20 20 %             -> front
@@ -27,11 +27,13 @@ import pytest
 from optuna.distributions import CategoricalDistribution
 from optuna.trial import TrialState, create_trial
 
+from fasnas import _io
+from fasnas.errors import OutputError
 from fasnas.report import build_report
-from fasnas.report import html as report_html
 from fasnas.report import png as report_png
-from fasnas.report.data import load_report_data
-from fasnas.report.html import pareto_figure, render_html, write_atomic, write_report
+from fasnas.report.figures import pareto_figure
+from fasnas.report.html import render_html, write_report
+from fasnas.report.load import load_report_data
 from fasnas.report.summary import render_summary, write_summary
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -207,11 +209,22 @@ def test_write_report_replaces_atomically(tmp_path, data, monkeypatch):
     def broken(*args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(report_html.os, "replace", broken)
-    with pytest.raises(OSError, match="disk full"):
-        write_atomic(path, "half")
+    monkeypatch.setattr(_io.os, "replace", broken)
+    with pytest.raises(OutputError, match=f"{re.escape(str(path))}: .*disk full"):
+        write_report(data, tmp_path)
     assert path.read_text().startswith("<!DOCTYPE html>")  # the old page survives
     assert sorted(p.name for p in tmp_path.iterdir()) == ["index.html"]  # no temp left
+
+
+def test_an_out_folder_under_a_regular_file_is_one_output_error(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a regular file")
+    out = blocker / "report"
+    with pytest.raises(OutputError, match=re.escape(str(out))) as raised:
+        build_report(make_storage(), "hand", out, png=False)
+    assert "\n" not in str(raised.value)  # one line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-folder"]  # nothing written
+    assert blocker.read_text() == "a regular file"
 
 
 def test_summary(data, tmp_path):

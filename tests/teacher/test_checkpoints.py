@@ -1,5 +1,6 @@
-"""Tests of fasnas.teacher.checkpoints: FLIP / OpenAI / open_clip checkpoints built here from
-open_clip modules with FLIP's own module layout, imported, and compared logit for logit."""
+"""Tests of fasnas.teacher.checkpoints and .safeload: FLIP / OpenAI / open_clip checkpoints built
+here from open_clip modules with FLIP's own module layout, imported, and compared logit for
+logit (the teacher file itself: tests/teacher/test_file.py)."""
 
 from __future__ import annotations
 
@@ -19,14 +20,9 @@ from torch import nn
 from fasnas._compat import ensure_torchvision
 from fasnas.errors import CheckpointError, ConfigError
 from fasnas.teacher import checkpoints
-from fasnas.teacher.checkpoints import (
-    import_checkpoint,
-    load_teacher,
-    read_checkpoint,
-    save_teacher,
-    sha256_file,
-)
-from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+from fasnas.teacher.checkpoints import import_checkpoint, read_checkpoint
+from fasnas.teacher.configs import TINY_CONFIG
+from fasnas.teacher.file import load_teacher
 
 ensure_torchvision()
 import open_clip  # noqa: E402
@@ -437,42 +433,3 @@ def test_out_may_not_be_the_checkpoint(tmp_path: Path) -> None:
     flip_checkpoint(ckpt, "flip-it")
     with pytest.raises(ConfigError, match="checkpoint itself"):
         import_checkpoint(ckpt, "flip-it", "M", ckpt, **MODEL)
-
-
-# ---- teacher files ------------------------------------------------------------------------
-def test_save_and_load_teacher_round_trip_with_extra(tmp_path: Path) -> None:
-    torch.manual_seed(0)
-    teacher = build_teacher("flip-v", "tiny", TINY_CONFIG).eval()
-    info = save_teacher(
-        teacher,
-        tmp_path / "t.pt",
-        protocol="C2I",
-        sources=("casia",),
-        source_sha256=None,
-        threshold=0.5,
-        extra={"metrics": {"hter": 0.1}, "iterations": 10},
-    )
-    loaded, again = load_teacher(tmp_path / "t.pt")
-    assert again == info and again.extra == {"metrics": {"hter": 0.1}, "iterations": 10}
-    assert (again.protocol, again.sources, again.threshold) == ("C2I", ("casia",), 0.5)
-    with torch.no_grad():
-        assert torch.equal(loaded(images()), teacher(images()))
-
-
-def test_load_teacher_refuses_what_is_not_a_teacher_file(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="not found"):
-        load_teacher(tmp_path / "none.pt")
-    plain = tmp_path / "plain.pt"
-    torch.save(FlipIT(tiny_clip()).state_dict(), plain)
-    with pytest.raises(CheckpointError, match="fasnas teacher import"):
-        load_teacher(plain)
-    future = tmp_path / "future.pt"
-    torch.save({"format_version": 99}, future)
-    with pytest.raises(CheckpointError, match="format_version 99"):
-        load_teacher(future)
-
-
-def test_sha256_file_reads_in_chunks(tmp_path: Path) -> None:
-    path = tmp_path / "blob"
-    path.write_bytes(bytes(range(256)) * 41)
-    assert sha256_file(path, chunk_size=100) == hashlib.sha256(path.read_bytes()).hexdigest()

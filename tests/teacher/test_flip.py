@@ -1,6 +1,6 @@
 """Tests of fasnas.teacher.flip: FLIP-V / FLIP-IT / FLIP-MCL forward passes against FLIP's own
-formulas re-implemented here with open_clip, preprocessing, the text-embedding cache, the MCL
-losses and the real-size config."""
+formulas re-implemented here with open_clip, preprocessing and the text-embedding cache (the
+configs, prompts and MCL losses: test_configs.py, test_prompts.py, test_mcl.py)."""
 
 from __future__ import annotations
 
@@ -12,21 +12,10 @@ import torch
 import torch.nn.functional as F
 from flip_reference import reference_flip_it_logits  # tests/flip_reference.py
 
-from fasnas._compat import ensure_torchvision
 from fasnas.errors import ConfigError, DataError
 from fasnas.teacher import flip
-from fasnas.teacher.flip import (
-    REAL_PROMPTS,
-    SPOOF_PROMPTS,
-    TINY_CONFIG,
-    FlipTeacher,
-    build_teacher,
-    info_nce_loss,
-    prompt_consistency_loss,
-)
-
-ensure_torchvision()
-import open_clip  # noqa: E402
+from fasnas.teacher.configs import TINY_CONFIG
+from fasnas.teacher.flip import FlipTeacher, build_teacher
 
 # FLIP's utils/dataset.py: T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
 FLIP_MEAN = (0.485, 0.456, 0.406)
@@ -89,22 +78,6 @@ def test_flip_it_matches_flips_formula() -> None:
         assert torch.equal(teacher(_images()), expected)
 
 
-def test_the_demo_resnet_teacher_is_flip_it_on_open_clips_modified_resnet() -> None:
-    from fasnas.cost import model_cost
-
-    torch.manual_seed(0)
-    teacher = build_teacher("flip-it", "tiny-rn", flip.BUILTIN_CONFIGS["tiny-rn"]).eval()
-    assert type(teacher.clip.visual).__name__ == "ModifiedResNet"
-    assert teacher.preprocess.size == 64
-    images = torch.randn(4, 3, 64, 64, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        assert torch.equal(teacher(images), reference_flip_it_logits(teacher.clip, images))
-    cost = model_cost(teacher.clip.visual, 64)
-    assert cost.gmacs > 0 and not cost.unsupported_ops  # attention pooling is counted
-    with pytest.raises(ConfigError, match="CLS token"):
-        build_teacher("flip-v", "tiny-rn", flip.BUILTIN_CONFIGS["tiny-rn"])
-
-
 def test_flip_mcl_infers_like_flip_it() -> None:
     teacher = _teacher("flip-mcl")
     with torch.no_grad():
@@ -155,21 +128,6 @@ def test_flip_v_training_forward_projects_the_classifier_weight_like_flip() -> N
     assert not torch.allclose(teacher.classifier.weight.norm(dim=0), torch.ones(512))
     teacher(_images())
     torch.testing.assert_close(teacher.classifier.weight.norm(dim=0), torch.ones(512))
-
-
-def test_class_text_embeddings_are_normalised_prompt_means() -> None:
-    teacher = _teacher("flip-it")
-    tokenizer = open_clip.get_tokenizer("ViT-B-16-quickgelu")
-    with torch.no_grad():
-        means = [
-            teacher.clip.encode_text(tokenizer(list(p))).mean(0)
-            for p in (SPOOF_PROMPTS, REAL_PROMPTS)
-        ]
-        expected = F.normalize(torch.stack(means), dim=-1)
-        torch.testing.assert_close(teacher.class_text_embeddings(), expected)
-    assert len(SPOOF_PROMPTS) == len(REAL_PROMPTS) == 6
-    assert "a printout shown to be a spoof face" in SPOOF_PROMPTS
-    assert "This is a bonafide face" in REAL_PROMPTS
 
 
 def _count_text_calls(teacher: FlipTeacher, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -295,92 +253,6 @@ def test_unknown_variant_and_config_are_config_errors() -> None:
 def test_flip_v_has_no_text_tower() -> None:
     with pytest.raises(ConfigError, match="no text tower"):
         _teacher("flip-v").class_text_embeddings()
-
-
-def flip_info_nce(z_1: torch.Tensor, z_2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """fas.flip_mcl.info_nce_loss + CrossEntropyLoss, as FLIP writes it (mask based)."""
-    features = torch.cat([z_1, z_2], dim=0)
-    labels = torch.cat([torch.arange(z_1.shape[0]) for _ in range(2)], dim=0)
-    labels = (labels.unsqueeze(0) == labels.unsqueeze(1)).float()
-    features = F.normalize(features, dim=1)
-    similarity = features @ features.T
-    mask = torch.eye(labels.shape[0], dtype=torch.bool)
-    labels = labels[~mask].view(labels.shape[0], -1)
-    similarity = similarity[~mask].view(similarity.shape[0], -1)
-    positives = similarity[labels.bool()].view(labels.shape[0], -1)
-    negatives = similarity[~labels.bool()].view(similarity.shape[0], -1)
-    logits = torch.cat([positives, negatives], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))
-
-
-def test_info_nce_matches_flips_implementation() -> None:
-    generator = torch.Generator().manual_seed(3)
-    z_1, z_2 = torch.randn(6, 16, generator=generator), torch.randn(6, 16, generator=generator)
-    torch.testing.assert_close(info_nce_loss(z_1, z_2, 0.1), flip_info_nce(z_1, z_2, 0.1))
-
-
-def test_prompt_consistency_matches_flips_loop() -> None:
-    generator = torch.Generator().manual_seed(4)
-    image_1, image_2 = (
-        torch.randn(5, 8, generator=generator),
-        torch.randn(5, 8, generator=generator),
-    )
-    prompts = torch.randn(2, 6, 8, generator=generator)
-    labels = torch.tensor([0, 1, 1, 0, 1])
-    draw = np.random.default_rng(7)
-    cos_1, cos_2 = [], []
-    for i, label in enumerate(labels.tolist()):
-        pair_1 = draw.choice(np.arange(6), 3)
-        pair_2 = np.setdiff1d(np.arange(6), pair_1)
-        t_1 = torch.stack([prompts[label][j] for j in pair_1]).mean(0)
-        t_2 = torch.stack([prompts[label][j] for j in pair_2]).mean(0)
-        cos_1.append(
-            F.cosine_similarity(F.normalize(image_1[i], dim=0), F.normalize(t_1, dim=0), dim=0)
-        )
-        cos_2.append(
-            F.cosine_similarity(F.normalize(image_2[i], dim=0), F.normalize(t_2, dim=0), dim=0)
-        )
-    expected = F.mse_loss(torch.stack(cos_1), torch.stack(cos_2))
-    got = prompt_consistency_loss(image_1, image_2, prompts, labels, np.random.default_rng(7))
-    torch.testing.assert_close(got, expected)
-
-
-def test_mcl_losses_train_the_mlp_and_both_towers() -> None:
-    teacher = _teacher("flip-mcl").train()
-    nce, mse = teacher.mcl_losses(
-        _images(4, 1), _images(4, 2), torch.tensor([0, 1, 0, 1]), np.random.default_rng(0)
-    )
-    assert nce.ndim == 0 and mse.ndim == 0 and torch.isfinite(nce) and torch.isfinite(mse)
-    (nce + mse).backward()
-    assert teacher.image_mlp.layer1.weight.grad.abs().sum() > 0
-    assert teacher.clip.visual.conv1.weight.grad.abs().sum() > 0
-    assert teacher.clip.text_projection.grad.abs().sum() > 0
-    with pytest.raises(ConfigError, match="flip-mcl"):
-        _teacher("flip-it").mcl_losses(
-            _images(2), _images(2), torch.tensor([0, 1]), np.random.default_rng(0)
-        )
-
-
-def test_named_config_builds_what_open_clip_create_model_builds() -> None:
-    with torch.device("meta"):
-        ours = flip.create_clip("ViT-B-16-quickgelu").state_dict()
-        theirs = open_clip.create_model(
-            "ViT-B-16-quickgelu", pretrained=None, device="meta"
-        ).state_dict()
-    assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in theirs.items()}
-
-
-def test_default_config_is_clip_vit_b16_with_quickgelu() -> None:
-    teacher = build_teacher("flip-it")
-    image = sum(p.numel() for p in teacher.clip.visual.parameters())
-    text = sum(
-        p.numel() for n, p in teacher.clip.named_parameters() if not n.startswith("visual.")
-    )
-    assert abs(image / 1e6 - 86.2) < 0.05  # FACTS §1: ~86.2M
-    assert abs(text / 1e6 - 63.4) < 0.1  # FACTS §1: ~63.4M (logit_scale included)
-    assert teacher.preprocess.size == 224
-    assert type(teacher.clip.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
-    assert teacher.embed_dim == 512
 
 
 @pytest.mark.parametrize("variant", flip.VARIANTS)

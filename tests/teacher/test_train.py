@@ -12,7 +12,8 @@ from fasnas.cli import main
 from fasnas.config import load_config
 from fasnas.errors import CheckpointError, ConfigError
 from fasnas.teacher.cache import TeacherCache, cache_protocol, protocol_outputs
-from fasnas.teacher.checkpoints import load_teacher, save_teacher, sha256_file
+from fasnas.teacher.file import load_teacher, save_teacher, sha256_file
+from fasnas.teacher.reference import teacher_gmacs
 
 CONFIG = """\
 name: tiny
@@ -54,6 +55,8 @@ def test_train_then_cache_from_the_cli(study, capsys) -> None:
     assert info.source_sha256 == "random"
     metrics = info.extra["metrics"]
     assert set(metrics) == {"test-eer", "source-threshold"}
+    # the reports' reference point: the image path's GMACs, stored beside the metrics
+    assert info.extra["gmacs"] == pytest.approx(teacher_gmacs(teacher)) and info.extra["gmacs"] > 0
     # the fixture's fakes carry a visible checkerboard: the trained teacher separates them
     assert metrics["test-eer"]["auc"] > 0.9
     # deterministic under the config's seed, whatever ran before in this process
@@ -102,7 +105,8 @@ def test_init_is_never_a_silent_random_init(tmp_path, make_layout) -> None:
 
 
 def test_a_teacher_trained_on_the_target_is_refused(study, capsys) -> None:
-    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.flip import build_teacher
 
     config = load_config(study)
     leaky = build_teacher("flip-it", "tiny", TINY_CONFIG)
@@ -119,7 +123,8 @@ def test_a_teacher_trained_on_the_target_is_refused(study, capsys) -> None:
 
 
 def test_a_cache_from_another_teacher_is_refused(study, capsys) -> None:
-    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.flip import build_teacher
 
     config = load_config(study)
     path = config.teacher.file_for("M")
@@ -153,7 +158,8 @@ def test_a_cache_from_another_teacher_is_refused(study, capsys) -> None:
 
 
 def test_frozen_prefixes_are_checked_and_applied() -> None:
-    from fasnas.teacher.flip import TINY_CONFIG, build_teacher
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.flip import build_teacher
     from fasnas.teacher.train import freeze
 
     teacher = build_teacher("flip-it", "tiny", TINY_CONFIG)

@@ -1,10 +1,11 @@
 """Every shipped sampler keeps working with PRUNED trials in a two-objective study.
 
-Optuna cannot prune multi-objective studies itself, so fasnas prunes them (fasnas.early_stop) by
-raising ``optuna.TrialPruned`` from the objective. Some samplers once broke on PRUNED trials in
-multi-objective studies (optuna issue 5260); this runs each sampler of ``fasnas.study`` on a
-cheap synthetic objective (no training) that prunes every third trial, with the budget
-constraints of ``fasnas.objective.constraints``.
+Optuna cannot prune multi-objective studies itself, so fasnas prunes them
+(fasnas.search.early_stop) by raising ``optuna.TrialPruned`` from the objective. Some samplers
+once broke on PRUNED trials in multi-objective studies (optuna issue 5260); this runs each
+sampler of ``fasnas.search.settings`` on a cheap synthetic objective (no training) that prunes
+every third trial, with the budget constraint set as the objective sets it
+(``trial.set_constraint``, :func:`fasnas.record.set_budget_constraint`).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import math
 import optuna
 import pytest
 
-from fasnas.objective import constraints
-from fasnas.study import SAMPLERS, make_sampler
+from fasnas import record
+from fasnas.search.settings import SAMPLERS, make_sampler
 
 # GP refits a Gaussian process per trial, so it gets few. NSGA-II/III count only COMPLETE trials
 # in a generation (population 50), so they get enough trials to breed from a population that
@@ -31,13 +32,11 @@ def synthetic_objective(trial: optuna.Trial) -> tuple[float, float]:
     family = trial.suggest_categorical("family", ["vit", "mobilenetv3"])
     gmacs = 0.1 * depth * width * (1.5 if family == "vit" else 1.0)
     hter = 0.05 + 0.3 / (1 + 10 * gmacs) + 0.02 * math.sin(7 * width)
-    trial.set_user_attr("gmacs", gmacs)
-    trial.set_user_attr("constraints", [gmacs - MAX_GMACS])
-    trial.set_user_attr("hter.M", hter)
+    trial.set_user_attr(record.GMACS, gmacs)
+    record.set_budget_constraint(trial, gmacs - MAX_GMACS)
+    trial.set_user_attr(record.hter_key("M"), hter)
     if trial.number % 3 == 1:
-        trial.set_user_attr("prune_reason", "synthetic: every third trial")
-        trial.set_user_attr("partial_hter", hter)
-        trial.set_user_attr("partial_protocols", ["M"])
+        record.mark_pruned(trial, "synthetic: every third trial", hter, ["M"])
         raise optuna.TrialPruned("synthetic")
     return hter, gmacs
 
@@ -49,7 +48,7 @@ def test_sampler_handles_pruned_trials_in_a_two_objective_study(name: str) -> No
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_trials = N_TRIALS.get(name, 30)
     study = optuna.create_study(
-        directions=["minimize", "minimize"], sampler=make_sampler(name, 0, constraints)
+        directions=["minimize", "minimize"], sampler=make_sampler(name, 0)
     )
     study.optimize(synthetic_objective, n_trials=n_trials)  # any exception fails the test
 
@@ -71,12 +70,12 @@ def test_sampler_handles_pruned_trials_in_a_two_objective_study(name: str) -> No
     assert best
     for trial in best:
         assert trial.state == optuna.trial.TrialState.COMPLETE
-        assert trial.user_attrs["constraints"][0] <= 0
+        assert trial.constraints["budget"] <= 0
     # The front is the Pareto front of the feasible COMPLETE trials (checked by hand here).
     feasible = [
         t
         for t in trials
-        if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["constraints"][0] <= 0
+        if t.state == optuna.trial.TrialState.COMPLETE and t.constraints["budget"] <= 0
     ]
     front = {
         t.number

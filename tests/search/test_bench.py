@@ -1,4 +1,5 @@
-"""Tests of ``fasnas bench`` (fasnas.bench): config, baseline mapping, a tiny end-to-end run."""
+"""Tests of ``fasnas bench`` (fasnas.search.bench, .bench_settings, .commands): config, baseline
+mapping, and a tiny end-to-end run of the entries as fixed trials."""
 
 from __future__ import annotations
 
@@ -7,15 +8,11 @@ from pathlib import Path
 import optuna
 import pytest
 
-from fasnas.bench import (
-    BENCH_MODELS,
-    BenchSettings,
-    baseline_spec,
-    bench_study_name,
-    run_bench,
-    teacher_reference,
-)
 from fasnas.config import load_config
+from fasnas.search.bench_settings import BENCH_MODELS, baseline_spec
+from fasnas.search.commands import run_bench
+from fasnas.search.session import bench_study_name
+from fasnas.teacher.reference import teacher_reference
 from fasnas.errors import ConfigError, StorageError
 
 DEFAULT_MODELS = [
@@ -57,10 +54,10 @@ def write_config(folder: Path, root: Path, bench: str = TINY_BENCH):
 
 
 def test_defaults_are_the_issue_list_three_seeds_and_224(tmp_path) -> None:
-    settings = BenchSettings.from_config(write_config(tmp_path, tmp_path, bench="null"))
+    settings = write_config(tmp_path, tmp_path, bench="null").bench
     assert list(settings.models) == DEFAULT_MODELS == list(BENCH_MODELS)
     assert settings.seeds == (0, 1, 2)
-    assert settings.img_size == 224
+    assert settings.size == 224
     assert settings.distill.w_kd == 1.0
     ce = settings.ce_distill
     assert (ce.w_kd, ce.w_feat, ce.w_text) == (0.0, 0.0, 0.0)
@@ -78,7 +75,7 @@ def test_defaults_are_the_issue_list_three_seeds_and_224(tmp_path) -> None:
 
 
 def test_the_kd_run_takes_the_distill_overrides(tmp_path) -> None:
-    settings = BenchSettings.from_config(write_config(tmp_path, tmp_path))
+    settings = write_config(tmp_path, tmp_path).bench
     assert settings.distill.iterations == 3 and settings.distill.w_feat == 0.5
     assert settings.ce_distill.w_feat == 0.0 and settings.ce_distill.iterations == 3
     assert {e.student_spec.img_size for e in settings.entries()} == {32}
@@ -100,9 +97,8 @@ def test_the_kd_run_takes_the_distill_overrides(tmp_path) -> None:
     ],
 )
 def test_bad_bench_sections_are_one_line_config_errors(tmp_path, bench, message) -> None:
-    config = write_config(tmp_path, tmp_path, bench=bench)
     with pytest.raises(ConfigError, match=message) as caught:
-        BenchSettings.from_config(config)
+        write_config(tmp_path, tmp_path, bench=bench)  # refused when the config loads
     assert "\n" not in str(caught.value)
 
 
@@ -135,7 +131,6 @@ def test_each_baseline_is_the_timm_architecture_it_names(model) -> None:
 def benched(tmp_path_factory, make_layout):
     """A tiny layout, a trained and cached teacher for M, a search study, then one bench."""
     from fasnas.storage import open_storage
-    from fasnas.study import storage_url
     from fasnas.teacher.cache import cache_protocol
     from fasnas.teacher.train import train_teacher
 
@@ -144,7 +139,7 @@ def benched(tmp_path_factory, make_layout):
     config = write_config(root / "study", root / "data")
     teacher = train_teacher(config, "M", progress=False)
     cache_protocol(config, "M", progress=False)
-    url = storage_url(config)
+    url = config.storage_url()
     optuna.create_study(study_name="tiny", storage=open_storage(url), directions=["minimize"] * 2)
     lines: list[str] = []
     outcome = run_bench(config, echo=lines.append)
@@ -154,7 +149,9 @@ def benched(tmp_path_factory, make_layout):
 def _bench_trials(url: str, config):
     from fasnas.storage import open_storage
 
-    study = optuna.load_study(study_name=bench_study_name(config), storage=open_storage(url))
+    study = optuna.load_study(
+        study_name=bench_study_name(config.name), storage=open_storage(url)
+    )
     return study, study.get_trials()
 
 
@@ -190,14 +187,14 @@ def test_bench_runs_each_model_with_ce_and_kd_at_the_bench_seed(benched) -> None
 
 
 @pytest.mark.slow
-def test_the_teacher_reference_is_stored_in_both_studies(benched) -> None:
+def test_the_teacher_reference_comes_from_the_teacher_file_not_the_bench(benched) -> None:
     from fasnas.storage import open_storage
 
     config, teacher, url, _, _ = benched
     bench_study, _ = _bench_trials(url, config)
     search = optuna.load_study(study_name="tiny", storage=open_storage(url))
-    reference = bench_study.user_attrs["teacher"]
-    assert search.user_attrs["teacher"] == reference
+    assert "teacher" not in bench_study.user_attrs and "teacher" not in search.user_attrs
+    reference = teacher_reference(config)
     assert reference["name"] == "FLIP teacher (flip-it, tiny)"
     expected = {t: teacher.metrics[t]["hter"] for t in ("test-eer", "source-threshold")}
     assert reference["hter"] == {"M": pytest.approx(expected)}
@@ -216,7 +213,7 @@ def test_rerunning_the_bench_skips_complete_entries(benched) -> None:
 
 @pytest.mark.slow
 def test_the_report_reads_the_leaderboard_with_the_teacher_first(benched) -> None:
-    from fasnas.report.data import load_report_data
+    from fasnas.report.load import load_report_data
 
     config, teacher, url, _, _ = benched
     data = load_report_data(url, "tiny", bench_study_name="tiny-bench", importances=False)
@@ -306,7 +303,5 @@ def test_two_workers_split_the_entries_and_reproduce_the_serial_results(benched,
         assert len(keys) == len(set(keys))
         return {key: t.values for key, t in zip(keys, trials, strict=True)}
 
-    from fasnas.study import storage_url
-
-    assert storage_url(parallel) != url
-    assert values(parallel, storage_url(parallel)) == values(config, url)
+    assert parallel.storage_url() != url
+    assert values(parallel, parallel.storage_url()) == values(config, url)

@@ -1,4 +1,4 @@
-"""Tests of fasnas.study: settings, the study's record, and the `fasnas study` commands.
+"""Tests of fasnas.search.session and .commands: settings, the record, the `study` commands.
 
 Bad inputs run on a study whose teacher files are placeholders (the record hashes them; no
 command here reaches training), so each takes a second; the end-to-end tests train tiny
@@ -7,7 +7,6 @@ students on the shared tiny study of ``tests/pg.py``.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import subprocess
 from pathlib import Path
@@ -19,13 +18,9 @@ from optuna.trial import TrialState
 from fasnas.cli import main
 from fasnas.config import load_config
 from fasnas.errors import ConfigError
-from fasnas.study import (
-    SearchSettings,
-    fingerprint_difference,
-    open_session,
-    set_budget,
-    study_fingerprint,
-)
+from fasnas.search.fingerprint import fingerprint_difference, study_fingerprint
+from fasnas.search.session import open_session, set_budget
+from fasnas.search.settings import SearchSettings
 
 HERE = Path(__file__).parent
 
@@ -42,7 +37,7 @@ def quick(tmp_path, make_layout) -> Path:
 def _settings(tmp_path, search: str) -> SearchSettings:
     path = tmp_path / "s.yaml"
     path.write_text(f"name: s\ndata: {{root: d}}\nsearch: {search}\n")
-    return SearchSettings.from_config(load_config(path))
+    return load_config(path).search
 
 
 def test_search_settings_defaults_and_errors(tmp_path) -> None:
@@ -225,7 +220,7 @@ def test_bad_budget_flags(quick, capsys) -> None:
 
 @pytest.mark.slow
 def test_start_runs_workers_then_continues_the_study(tmp_path, capsys) -> None:
-    from fasnas.artifacts import AtomicFileSystemArtifactStore, read_result, read_weights
+    from fasnas.search.artifacts import AtomicFileSystemArtifactStore, read_result, read_weights
 
     path = pg.tiny_study(tmp_path, iterations=10, n_trials=2)
     assert main(["study", "start", str(path), "--workers", "2", "--n-trials", "3"]) == 0
@@ -256,7 +251,7 @@ def test_start_runs_workers_then_continues_the_study(tmp_path, capsys) -> None:
 
 @pytest.mark.slow
 def test_run_is_start_with_one_worker(tmp_path) -> None:
-    from fasnas.study import run_study
+    from fasnas.search.commands import run_study
 
     path = pg.tiny_study(tmp_path, iterations=5, n_trials=1)
     lines: list[str] = []
@@ -267,34 +262,34 @@ def test_run_is_start_with_one_worker(tmp_path) -> None:
 
 
 def test_storage_override_wins(quick) -> None:
-    from fasnas.study import storage_url
-
     config = load_config(quick)
-    assert storage_url(config) == f"journal:{quick.parent.resolve()}/tiny.journal"
-    assert storage_url(config, "sqlite:///x.db") == f"sqlite:///{quick.parent.resolve()}/x.db"
-    moved = dataclasses.replace(config, raw={**config.raw, "storage": "journal:j/s.journal"})
-    assert storage_url(moved) == f"journal:{quick.parent.resolve()}/j/s.journal"
+    assert config.storage_url() == f"journal:{quick.parent.resolve()}/tiny.journal"
+    assert config.storage_url("sqlite:///x.db") == f"sqlite:///{quick.parent.resolve()}/x.db"
+    quick.write_text(quick.read_text() + "storage: journal:j/s.journal\n")
+    moved = load_config(quick)
+    assert moved.storage_url() == f"journal:{quick.parent.resolve()}/j/s.journal"
+    with pytest.raises(ConfigError, match=r"^--storage: expected"):
+        config.storage_url("ftp://x")
 
 
 def test_the_mcio_template_is_a_valid_config() -> None:
-    from fasnas.artifacts import artifact_dir
-    from fasnas.early_stop import build_early_stopper
-    from fasnas.objective import ObjectiveSettings
-    from fasnas.study import load_space, storage_url
+    from fasnas.search.early_stop import build_early_stopper
+    from fasnas.space import SearchSpace
 
-    config = load_config(HERE.parent / "studies" / "mcio_template.yaml")
-    settings = SearchSettings.from_config(config)
+    config = load_config(HERE.parent.parent / "studies" / "mcio_template.yaml")
+    settings = config.search
     assert (settings.sampler, settings.n_trials, settings.grace_period) == ("nsga2", 400, 900)
-    assert storage_url(config) == "postgresql://fasnas@db.example.org:5432/fasnas"
-    assert artifact_dir(config) == Path("/shared/fasnas/artifacts/mcio-mixed")
-    assert load_space(config).name == "mixed"
-    assert ObjectiveSettings.from_config(config).max_gmacs == 2.0
-    assert build_early_stopper(config, study=None) is not None
+    assert config.storage_url() == "postgresql://fasnas@db.example.org:5432/fasnas"
+    assert config.artifact_dir() == Path("/shared/fasnas/artifacts/mcio-mixed")
+    assert SearchSpace.load(config.space).name == "mixed"
+    assert config.objective.max_gmacs == 2.0
+    stopper = build_early_stopper(config.early_stopping, None, config.protocols, "test-eer")
+    assert stopper is not None
     assert config.protocols == ("M", "C", "I", "O") and config.data.size == 224
 
 
 def test_budgets_are_global_and_timeouts_are_deadlines(tmp_path) -> None:
-    from fasnas.study import budget_for
+    from fasnas.search.budget import budget_for
 
     settings = _settings(tmp_path, "{n_trials: 10, timeout: 50}")
     # the config's timeout counts from the study's creation; --timeout from the moment it is given

@@ -1,4 +1,4 @@
-"""Tests of fasnas.early_stop: the decision rule by hand, the config section, the live hook."""
+"""Tests of fasnas.search.early_stop: the decision rule by hand, the config section, the live hook."""
 
 from __future__ import annotations
 
@@ -12,7 +12,12 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from fasnas.config import load_config
-from fasnas.early_stop import EarlyStopper, EarlyStopSettings, build_early_stopper, should_stop
+from fasnas.search.early_stop import (
+    EarlyStopper,
+    EarlyStopSettings,
+    build_early_stopper,
+    should_stop,
+)
 from fasnas.errors import ConfigError
 
 DOMINATED = EarlyStopSettings(margin=0.05, min_trials=4)
@@ -105,13 +110,20 @@ def write_config(tmp_path: Path, section: str = "", objective: str = "") -> Path
     return path
 
 
+def _stopper(path: Path, study: optuna.Study) -> EarlyStopper | None:
+    config = load_config(path)
+    return build_early_stopper(
+        config.early_stopping, study, config.protocols, config.objective.hter
+    )
+
+
 def test_absent_or_disabled_section_gives_no_hook(tmp_path: Path) -> None:
     study = optuna.create_study(directions=["minimize", "minimize"])
-    assert build_early_stopper(load_config(write_config(tmp_path)), study) is None
+    assert _stopper(write_config(tmp_path), study) is None
     off = write_config(tmp_path, "early_stopping:\n  enabled: false\n  margin: 0.05\n")
-    assert build_early_stopper(load_config(off), study) is None
+    assert _stopper(off, study) is None
     false = write_config(tmp_path, "early_stopping: false\n")
-    assert build_early_stopper(load_config(false), study) is None
+    assert _stopper(false, study) is None
 
 
 def test_section_values_and_defaults_reach_the_hook(tmp_path: Path) -> None:
@@ -121,13 +133,13 @@ def test_section_values_and_defaults_reach_the_hook(tmp_path: Path) -> None:
         "early_stopping:\n  margin: 0.02\n  min_trials: 6\n  rule: percentile\n",
         "objective:\n  hter: source-threshold\n",
     )
-    hook = build_early_stopper(load_config(path), study)
+    hook = _stopper(path, study)
     assert isinstance(hook, EarlyStopper)
     assert hook.settings == EarlyStopSettings(margin=0.02, min_trials=6, rule="percentile")
     assert hook.hter == "source-threshold"
     assert hook.protocols == ("M", "C", "I", "O")
     true = write_config(tmp_path, "early_stopping: true\n")
-    shorthand = build_early_stopper(load_config(true), study)
+    shorthand = _stopper(true, study)
     assert shorthand is not None and shorthand.settings == EarlyStopSettings()
 
 
@@ -150,7 +162,7 @@ def test_bad_section_names_file_and_key(tmp_path: Path, section: str, message: s
     path = write_config(tmp_path, section)
     study = optuna.create_study(directions=["minimize", "minimize"])
     with pytest.raises(ConfigError) as error:
-        build_early_stopper(load_config(path), study)
+        _stopper(path, study)  # refused when the config loads
     assert str(error.value).startswith(f"{path.resolve()}: ")
     assert message in str(error.value)
     assert "\n" not in str(error.value)

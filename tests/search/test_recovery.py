@@ -1,4 +1,4 @@
-"""Tests of fasnas.recovery: stale trials, claims, linked retries (journal and RDB storages)."""
+"""Tests of fasnas.search.recovery: stale trials, claims, linked retries (journal and RDB storages)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from fasnas.recovery import (
+from fasnas.search.recovery import (
     RetryStaleTrial,
     fail_trial,
     is_retryable,

@@ -1,8 +1,7 @@
-"""Tests of fasnas.artifacts: per-protocol results and weights, reuse by retries, full disks."""
+"""Tests of fasnas.search.artifacts: per-protocol results and weights, reuse by retries, full disks."""
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import json
 import os
@@ -12,7 +11,7 @@ import optuna
 import pytest
 import torch
 
-from fasnas.artifacts import (
+from fasnas.search.artifacts import (
     AtomicFileSystemArtifactStore,
     artifact_dir,
     check_writable,
@@ -46,11 +45,12 @@ def study(tmp_path):
 
 def test_artifact_folder_defaults_next_to_the_config(config, tmp_path) -> None:
     assert artifact_dir(config) == (tmp_path / "art-artifacts").resolve()
-    moved = dataclasses.replace(config, raw={**config.raw, "artifacts": "store/a"})
-    assert artifact_dir(moved) == (tmp_path / "store" / "a").resolve()
-    bad = dataclasses.replace(config, raw={**config.raw, "artifacts": 3})
+    path = tmp_path / "study.yaml"
+    path.write_text(path.read_text() + "artifacts: store/a\n")
+    assert artifact_dir(load_config(path)) == (tmp_path / "store" / "a").resolve()
+    path.write_text(path.read_text().replace("artifacts: store/a", "artifacts: 3"))
     with pytest.raises(ConfigError, match=r"study.yaml: artifacts: expected a folder path"):
-        artifact_dir(bad)
+        load_config(path)  # refused when the config loads
 
 
 def test_a_protocol_is_saved_then_marked_finished(study, tmp_path) -> None:

@@ -1,4 +1,4 @@
-"""Tests of fasnas.distill on hand-computed values (math.log, softmaxes chosen to be simple)."""
+"""Tests of fasnas.distill.losses on hand-computed values (math.log, softmaxes chosen to be simple)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from fasnas.distill import (
+from fasnas.distill.losses import (
     cross_entropy,
     feature_distillation,
     hinton_kd,

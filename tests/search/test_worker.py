@@ -1,4 +1,4 @@
-"""Tests of fasnas.workers: seeds, global budgets, heartbeats, signals, and a real Ctrl-C."""
+"""Tests of fasnas.search.worker and .budget: seeds, global budgets, heartbeats, signals, and a real Ctrl-C."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from fasnas.workers import (
-    Budget,
+from fasnas.search.budget import Budget
+from fasnas.search.worker import (
     Heartbeat,
     InterruptGuard,
     WorkerInterrupted,
@@ -143,7 +143,7 @@ def _running_with_spec(storage_path: Path):
 def test_ctrl_c_fails_the_trial_as_interrupted_and_resume_retries_it(tmp_path) -> None:
     from fasnas.cli import main
     from fasnas.config import load_config
-    from fasnas.study import open_session, set_budget
+    from fasnas.search.session import open_session, set_budget
 
     path = pg.tiny_study(tmp_path, iterations=60, n_trials=1)
     session = open_session(load_config(path), create=True)
