@@ -28,7 +28,7 @@ from fasnas.data.cache import FrameCache
 from fasnas.data.frameset import FrameSet
 from fasnas.data.layout import FrameRecord
 from fasnas.objective import distillation_loss
-from fasnas.specs import DistillSpec
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec, create_student
 from fasnas.teacher.cache import TeacherCache, TeacherOutputs
 from fasnas.teacher.flip import build_teacher

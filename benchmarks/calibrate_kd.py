@@ -23,7 +23,7 @@ import torch
 
 from fasnas.config import load_config
 from fasnas.objective import ObjectiveSettings, StudentObjective
-from fasnas.specs import DistillSpec
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec
 
 ARCHS = {

@@ -45,6 +45,7 @@ import torch
 from fasnas._io import atomic_dir
 from fasnas.config import StudyConfig
 from fasnas.deploy import TOLERANCE, check_line, write_protocol
+from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.load import EXPORT_FILE
 from fasnas.objective import StudentObjective
@@ -58,7 +59,6 @@ from fasnas.search.artifacts import (
 from fasnas.search.fingerprint import require_space
 from fasnas.search.session import bench_study_name
 from fasnas.space import SearchSpace
-from fasnas.specs import DistillSpec
 from fasnas.storage import open_storage, require_study
 from fasnas.students import StudentSpec, create_student
 from fasnas.teacher.resolve import load_protocol_teacher

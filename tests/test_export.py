@@ -1,4 +1,4 @@
-"""Tests of ``fasnas export`` (fasnas.export, fasnas.deploy) and ``load_student`` (fasnas.load)."""
+"""Tests of ``fasnas export`` (fasnas.export, .deploy) and ``load_student`` (fasnas.load)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from fasnas.config import load_config
-from fasnas.errors import CheckpointError, ConfigError, StorageError
 from fasnas.deploy import TOLERANCE
+from fasnas.errors import CheckpointError, ConfigError, StorageError
 from fasnas.export import export_trials, pareto_numbers
 from fasnas.load import load_student
 
@@ -47,8 +47,8 @@ def searched(tmp_path_factory, make_layout):
     """A search study with a repvit trial (weights in artifacts), a resnet trial trained
     without an artifact store (export must retrain it) and a failed trial; the trained
     students are kept in memory."""
-    from fasnas.search.artifacts import open_artifact_store
     from fasnas.objective import StudentObjective
+    from fasnas.search.artifacts import open_artifact_store
     from fasnas.space import SearchSpace
     from fasnas.storage import open_storage
     from fasnas.students import DeployedStudent

@@ -4,9 +4,9 @@ Owns the frames a report shows and their vocabulary: :func:`trials_frame` (one r
 with the front candidates and the front marked through :mod:`fasnas.report.pareto`),
 :func:`protocol_frame` (per-protocol metrics in long format), :func:`hypervolume_frame` (the
 hypervolume after each finished trial) and :func:`importance_frame` (PED-ANOVA parameter
-importances), plus the threshold names and the protocol order. Trial attributes are read
-through :mod:`fasnas.record` only. HTER values are fractions (0..1) as the objective stores
-them; GMACs count one multiply-add as one MAC.
+importances), plus the threshold names and a study's protocols in display order. Trial
+attributes are read through :mod:`fasnas.record` only. HTER values are fractions (0..1) as the
+objective stores them; GMACs count one multiply-add as one MAC.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import copy
 import math
 import operator
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +89,17 @@ def protocol_order(names: Iterable[str]) -> list[str]:
     """M, C, I, O first (in that order), then any other protocol alphabetically."""
     names = set(names)
     return [p for p in MCIO_ORDER if p in names] + sorted(names - set(MCIO_ORDER))
+
+
+def study_protocols(study_attrs: Mapping[str, Any], trials: Sequence[FrozenTrial]) -> list[str]:
+    """A study's protocols: its config's ``protocols``, else those the trials have metrics of."""
+    config = record.StudyRecord(study_attrs).config
+    if config is not None and isinstance(config.get("protocols"), list):
+        return [str(p) for p in config["protocols"]]
+    found = set()
+    for trial in trials:
+        found.update(record.TrialRecord.of(trial).metric_protocols())
+    return protocol_order(found)
 
 
 def _worker_label(worker: Any) -> str | None:

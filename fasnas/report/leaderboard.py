@@ -1,10 +1,11 @@
 """The bench leaderboard and the teacher's reference point.
 
 Owns :func:`leaderboard_frame` (one row per bench baseline and training mode, mean and std
-over seeds, the teacher first) and :class:`Teacher`, the teacher's reference point as the
-report draws it: from a reference dict (``{"name", "gmacs", "hter": {P: {threshold: x}},
-"mean_hter": {threshold: x}}``, as :func:`fasnas.teacher.reference.teacher_reference` computes
-it) or, for older studies, from the ``teacher`` study attribute ``fasnas bench`` stored.
+over seeds, the teacher first; :func:`bench_leaderboard` builds it from a bench study) and
+:class:`Teacher`, the teacher's reference point as the report draws it: from a reference dict
+(``{"name", "gmacs", "hter": {P: {threshold: x}}, "mean_hter": {threshold: x}}``, as
+:func:`fasnas.teacher.reference.teacher_reference` computes it) or, for older studies, from the
+``teacher`` study attribute ``fasnas bench`` stored.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from fasnas import record
+from fasnas.report.frames import protocol_frame, study_protocols, trials_frame
 
 VIT_B16_GMACS = 17.58  # FACTS §3: CLIP ViT-B/16 image tower at 224
 
@@ -139,3 +141,19 @@ def leaderboard_frame(
         else:
             frame = frame.sort_values("mean_hter_mean", kind="stable").reset_index(drop=True)
     return frame
+
+
+def bench_leaderboard(
+    study: Any, threshold: str, reference: Mapping[str, Any] | None = None
+) -> pd.DataFrame:
+    """The leaderboard of a ``fasnas bench`` study (an ``optuna.Study``) at ``threshold``.
+
+    ``reference`` is the teacher's reference point (see :func:`teacher_from`); the protocols
+    are the study's (see :func:`~fasnas.report.frames.study_protocols`).
+    """
+    trials = study.get_trials(deepcopy=False)
+    protocols = study_protocols(study.user_attrs, trials)
+    frame = trials_frame(trials, len(study.directions), protocols, threshold)
+    metrics = protocol_frame(trials, protocols)
+    teacher = teacher_from(reference, threshold)
+    return leaderboard_frame(frame, metrics, protocols, threshold, teacher)

@@ -27,6 +27,7 @@ from fasnas.report.frames import (
     importance_frame,
     protocol_frame,
     protocol_order,
+    study_protocols,
     trials_frame,
 )
 from fasnas.report.leaderboard import Teacher, leaderboard_frame, teacher_from, teacher_of
@@ -262,16 +263,6 @@ def _read_study(storage: BaseStorage, study_name: str) -> _Study:
     )
 
 
-def _protocols_of(study: _Study) -> list[str]:
-    config = record.StudyRecord(study.user_attrs).config
-    if config is not None and isinstance(config.get("protocols"), list):
-        return [str(p) for p in config["protocols"]]
-    found = set()
-    for trial in study.trials:
-        found.update(record.TrialRecord.of(trial).metric_protocols())
-    return protocol_order(found)
-
-
 def load_report_data(
     storage: str | BaseStorage,
     study_name: str,
@@ -306,7 +297,7 @@ def load_report_data(
     study = _read_study(storage, study_name)
     n_objectives = len(study.directions)
     objective_hter = objective_hter_of(study.user_attrs, study.metric_names)
-    protocols = _protocols_of(study)
+    protocols = study_protocols(study.user_attrs, study.trials)
     trials = trials_frame(study.trials, n_objectives, protocols, objective_hter)
     metrics = protocol_frame(study.trials, protocols)
     hypervolume, reference = hypervolume_frame(trials, hv_reference)
@@ -323,7 +314,8 @@ def load_report_data(
     leaderboard = pd.DataFrame()
     if bench_study_name is not None:
         bench = _read_study(storage, bench_study_name)
-        bench_protocols = protocol_order(set(protocols) | set(_protocols_of(bench)))
+        found = study_protocols(bench.user_attrs, bench.trials)
+        bench_protocols = protocol_order(set(protocols) | set(found))
         bench_trials = trials_frame(
             bench.trials, len(bench.directions), bench_protocols, objective_hter
         )

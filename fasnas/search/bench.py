@@ -16,7 +16,7 @@ from typing import Any
 from fasnas import record
 from fasnas.errors import ConfigError
 from fasnas.search.bench_settings import BenchEntry, BenchSettings, baseline_spec
-from fasnas.specs import DistillSpec
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec
 
 

@@ -20,7 +20,7 @@ from typing import Any
 from fasnas.distill.compose import teacher_free
 from fasnas.errors import ConfigError
 from fasnas.schema import build
-from fasnas.specs import DistillSpec
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec, check_spec
 
 # timm name -> (family, arch); each builds the same architecture as the timm model

@@ -215,7 +215,7 @@ def load_study(config: StudyConfig, storage: str | None = None, *, role: Role = 
     from fasnas.storage import require_study
 
     url = config.storage_url(storage)
-    opened = open_storage(url, must_exist=True)
+    opened = open_storage(url, must_exist=True, writable=False)
     name = role.study_name(config)
     require_study(opened, name, url)
     return optuna.load_study(study_name=name, storage=opened)

@@ -36,7 +36,7 @@ Parameter names say where the value goes:
 - ``weights``/``<family>.weights``: :attr:`StudentSpec.weights`, a local file (relative paths are
   relative to the YAML file);
 - ``<family>.<key>``: ``StudentSpec.arch[key]`` for that family (e.g. ``vit.depth``);
-- a :class:`~fasnas.specs.DistillSpec` field (``lr``, ``w_kd``, ...); fields not given keep
+- a :class:`~fasnas.distill.spec.DistillSpec` field (``lr``, ``w_kd``, ...); fields not given keep
   their defaults.
 
 Conditions: ``when: {param: value}`` or ``when: {param: [v1, v2]}`` makes a parameter exist only

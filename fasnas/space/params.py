@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from fasnas.specs import DistillSpec, distill_field_type
+from fasnas.distill.spec import DistillSpec, distill_field_type
 from fasnas.students import get_family, list_families
 
 SCALARS = (type(None), bool, int, float, str)

@@ -20,7 +20,7 @@ import yaml
 
 from fasnas.errors import ConfigError
 from fasnas.space.params import ABSENT, SCALARS, Param, Target, is_number, matches, parse_target
-from fasnas.specs import distill_value_problem
+from fasnas.distill.spec import distill_value_problem
 from fasnas.students import MIN_IMG_SIZE, get_family, list_families
 
 SUPPORTED_VERSIONS = (1,)

@@ -17,7 +17,7 @@ import optuna
 from fasnas.errors import ConfigError
 from fasnas.space.params import ABSENT, Param, matches, parse_target
 from fasnas.space.parser import SpaceParser, read_space_file
-from fasnas.specs import DistillSpec
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec
 
 MAX_BRANCHES = 100_000

@@ -145,7 +145,9 @@ class RedisScheme(Scheme):
         try:
             from optuna.storages.journal import JournalRedisBackend
 
-            return optuna.storages.JournalStorage(JournalRedisBackend(url))  # reads the log
+            with warnings.catch_warnings():  # the Redis backend is experimental in Optuna 5.1
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.JournalStorage(JournalRedisBackend(url))
         except ImportError:
             raise StorageError(f"{where}: Redis storage needs the `redis` package") from None
         except Exception as error:  # noqa: BLE001 - redis errors vary

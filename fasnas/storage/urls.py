@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fasnas._io import strerror
 from fasnas.errors import ConfigError, StorageError
 from fasnas.storage.schemes import SCHEMES, OpenOptions, Scheme, safe_url
 
@@ -94,6 +95,7 @@ def open_storage(
     heartbeat_interval: int | None = None,
     grace_period: int | None = None,
     stale_callback: Callable[[Any, Any], None] | None = None,
+    writable: bool = True,
 ) -> Any:
     """Open the Optuna storage named by ``url`` (from :func:`resolve_url`).
 
@@ -105,6 +107,9 @@ def open_storage(
         heartbeat_interval: Seconds between heartbeats of running trials (RDB storages only).
         grace_period: Seconds after which an RDB trial without heartbeat is stale.
         stale_callback: Optuna's ``heartbeat_stale_trial_callback`` (RDB storages only).
+        writable: The caller will write (``start``, ``worker``, ``resume``, ``bench``): a local
+            storage file that cannot be written is refused now, not at the first write.
+            Readers (``status``, ``report``, ``export``) pass False.
 
     Raises:
         StorageError: The server is unreachable, refused the credentials, the file's folder does
@@ -118,5 +123,11 @@ def open_storage(
             raise StorageError(f"{where}: no such file; create it with `fasnas study start`")
         if not path.parent.is_dir():
             raise StorageError(f"{where}: folder {path.parent} does not exist")
+        if writable and path.exists():
+            try:
+                with open(path, "ab"):  # opening to append writes nothing
+                    pass
+            except OSError as error:
+                raise StorageError(f"{where}: cannot write it ({strerror(error)})") from None
     options = OpenOptions(must_exist, heartbeat_interval, grace_period, stale_callback)
     return scheme.open(url, where, options)

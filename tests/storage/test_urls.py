@@ -1,10 +1,10 @@
-"""Tests of fasnas.storage: URL resolution, one-line errors, and creation races on real servers."""
+"""Tests of fasnas.storage.urls: URL resolution, passwords, one-line errors on real servers.
+
+What every storage kind must do alike is in ``test_conformance.py``.
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -16,7 +16,6 @@ from fasnas.storage import (
     describe_url,
     is_rdb,
     open_storage,
-    require_study,
     resolve_url,
     safe_url,
     storage_kind,
@@ -78,17 +77,6 @@ def test_a_missing_folder_is_one_line(tmp_path) -> None:
         open_storage(f"journal:{tmp_path}/nowhere/x.journal")
 
 
-def test_a_missing_study_lists_the_studies_there(tmp_path) -> None:
-    import optuna
-
-    url = f"journal:{tmp_path}/s.journal"
-    storage = open_storage(url)
-    optuna.create_study(study_name="alpha", storage=storage)
-    expected = r"study 'beta' does not exist \(studies there: \['alpha'\]\)"
-    with pytest.raises(StorageError, match=expected):
-        require_study(storage, "beta", url)
-
-
 def test_unreachable_server_fails_fast_in_one_line() -> None:
     port = pg.free_port()
     start = time.monotonic()
@@ -114,56 +102,3 @@ def test_wrong_password_and_missing_database(postgres) -> None:
     # must_exist created no table: a second look still finds none
     with pytest.raises(StorageError, match="holds no Optuna study"):
         open_storage(empty, must_exist=True)
-
-
-RACER = textwrap.dedent(
-    """
-    import sys, time
-    from fasnas.storage import create_or_load, open_storage
-    import optuna
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url, start = sys.argv[1], float(sys.argv[2])
-    while time.time() < start:
-        time.sleep(0.001)
-    storage = open_storage(url)
-    study, created = create_or_load(
-        storage, "race", ["minimize", "minimize"], optuna.samplers.RandomSampler(0), url=url
-    )
-    print("created" if created else "loaded", study.study_name)
-    """
-)
-
-
-def _race(url: str, racers: int = 4) -> list[str]:
-    start = time.time() + 4.0  # every racer has imported optuna by then
-    processes = [
-        subprocess.Popen(
-            [sys.executable, "-c", RACER, url, str(start)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(racers)
-    ]
-    outputs = []
-    for process in processes:
-        out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, err
-        outputs.append(out.strip())
-    return outputs
-
-
-@pytest.mark.slow
-def test_workers_creating_the_same_study_at_once_do_not_crash(postgres, tmp_path) -> None:
-    import optuna
-
-    for url in (
-        postgres.create_database("race"),
-        f"sqlite:///{tmp_path}/race.db",
-        f"journal:{tmp_path}/race.journal",
-    ):
-        outputs = _race(url)
-        assert sorted(outputs) == ["created race"] + ["loaded race"] * 3, (url, outputs)
-        storage = open_storage(url, must_exist=True)
-        assert [s.study_name for s in storage.get_all_studies()] == ["race"]
-        assert len(optuna.load_study(study_name="race", storage=storage).directions) == 2

@@ -2,7 +2,7 @@
 
 Owns the typed defaults of everything a trial may tune besides the architecture (loss weights,
 temperature, optimiser, schedule, batch composition, augmentation) and their validation. A
-search space (``fasnas/space.py``) samples these fields by name; the trainer reads them. Pure
+search space (:mod:`fasnas.space`) samples these fields by name; the trainer reads them. Pure
 data: no torch, no timm.
 
 Example::

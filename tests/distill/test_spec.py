@@ -1,4 +1,4 @@
-"""Tests for fasnas/specs.py: DistillSpec defaults, validation and JSON round trip."""
+"""Tests for fasnas/distill/spec.py: DistillSpec defaults, validation and JSON round trip."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import pytest
 
 from fasnas.errors import ConfigError
-from fasnas.specs import DistillSpec, distill_field_type, distill_value_problem
+from fasnas.distill.spec import DistillSpec, distill_field_type, distill_value_problem
 
 
 def test_defaults_match_the_documented_values() -> None:
