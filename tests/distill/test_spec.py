@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from fasnas.errors import ConfigError
 from fasnas.distill.spec import DistillSpec, distill_field_type, distill_value_problem
+from fasnas.errors import ConfigError
 
 
 def test_defaults_match_the_documented_values() -> None:
