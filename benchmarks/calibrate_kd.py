@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from fasnas.config import load_config
-from fasnas.objective import ObjectiveSettings, StudentObjective
 from fasnas.distill.spec import DistillSpec
+from fasnas.objective import ObjectiveSettings, StudentObjective
 from fasnas.students import StudentSpec
 
 ARCHS = {

@@ -37,8 +37,18 @@ import torch
 
 from fasnas import record
 from fasnas.config import StudyConfig
+from fasnas.cost import spec_cost
+from fasnas.data.frameset import study_frames
+from fasnas.device import select_device
 from fasnas.distill.compose import training_loss
+from fasnas.errors import FasnasError, StorageError
+from fasnas.search.artifacts import reuse_protocols, save_protocol
+from fasnas.search.recovery import trial_by_number
 from fasnas.search.settings import ObjectiveSettings
+from fasnas.students import StudentBuildError, create_student
+from fasnas.teacher.cache import protocol_outputs
+from fasnas.teacher.resolve import load_protocol_teacher
+from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
 REJECTED_HTER = 1.0  # placeholder value of a trial rejected for its budget (never on a front)
 
@@ -111,7 +121,6 @@ class StudentObjective:
         artifact_store: Any = None,
         measure_latency: bool = False,
     ) -> None:
-        from fasnas.device import select_device
 
         self.config = config
         self.space = space
@@ -119,7 +128,9 @@ class StudentObjective:
         self.measure_latency = measure_latency  # record CPU latency even when not an objective
         self.after_protocol = after_protocol
         self.progress = progress
-        self.artifact_store = artifact_store  # per-protocol artifacts (fasnas.search.artifacts) or None
+        self.artifact_store = (
+            artifact_store  # per-protocol artifacts (fasnas.search.artifacts) or None
+        )
         self.device = select_device(config.device)
         self._prepared: dict[str, PreparedProtocol] = {}
         self.last_student: torch.nn.Module | None = None  # the student of the last protocol run
@@ -128,9 +139,6 @@ class StudentObjective:
         """Open the frame caches and the teacher outputs of ``protocol`` (memoised)."""
         if protocol in self._prepared:
             return self._prepared[protocol]
-        from fasnas.data.frameset import study_frames
-        from fasnas.teacher.cache import protocol_outputs
-        from fasnas.teacher.resolve import load_protocol_teacher
 
         config = self.config
         teacher, info = load_protocol_teacher(config, protocol)
@@ -154,8 +162,6 @@ class StudentObjective:
 
     def run_protocol(self, protocol: str, student_spec, distill, seed: int) -> dict[str, Any]:
         """Train a fresh student on ``protocol``'s sources and score it on its target."""
-        from fasnas.students import create_student
-        from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
         prepared = self.prepare(protocol)
         seed_everything(seed)
@@ -198,7 +204,6 @@ class StudentObjective:
     def cost_of(self, trial, student_spec):
         """Count the spec's cost (from the spec alone) and record it, with the budget
         constraint, on the trial."""
-        from fasnas.cost import spec_cost
 
         settings = self.settings
         latency = settings.latency or self.measure_latency
@@ -226,8 +231,6 @@ class StudentObjective:
         original_number = record.TrialRecord.of(trial).retry_of
         if self.artifact_store is None or original_number is None:
             return {}
-        from fasnas.search.artifacts import reuse_protocols
-        from fasnas.search.recovery import trial_by_number
 
         original = trial_by_number(trial.study, original_number)
         results, skipped = reuse_protocols(
@@ -241,7 +244,6 @@ class StudentObjective:
         """Upload the protocol's result and student weights as artifacts (when a store is set)."""
         if self.artifact_store is None or self.last_student is None:
             return
-        from fasnas.search.artifacts import save_protocol
 
         trial_record = record.TrialRecord.of(trial)
         context = {
@@ -253,9 +255,6 @@ class StudentObjective:
 
     def __call__(self, trial) -> tuple[float, ...]:
         import optuna
-
-        from fasnas.errors import FasnasError, StorageError
-        from fasnas.students import StudentBuildError
 
         try:
             student_spec, distill = self.space.suggest(trial)

@@ -84,7 +84,6 @@ class DistillSpec:
                 raise ConfigError(f"{where}.{key}: {problem}")
         return cls(**dict(data))
 
-
     @classmethod
     def from_raw(cls, data: Any, where: str) -> DistillSpec:
         """A config section of DistillSpec overrides (``None``: every default)."""

@@ -14,9 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from fasnas import record
+from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.search.bench_settings import BenchEntry, BenchSettings, baseline_spec
-from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec
 
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from fasnas.distill.compose import teacher_free
+from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.schema import build
-from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec, check_spec
 
 # timm name -> (family, arch); each builds the same architecture as the timm model

@@ -34,7 +34,7 @@ from fasnas.search.fingerprint import (
 )
 from fasnas.search.recovery import RetryStaleTrial
 from fasnas.search.settings import make_sampler
-from fasnas.storage import create_or_load, describe_url, open_storage
+from fasnas.storage import create_or_load, describe_url, open_storage, require_study
 
 RECORD_WAIT_S = 30.0  # how long a joining process waits for a study's creator to record it
 BENCH_SUFFIX = "-bench"
@@ -211,8 +211,6 @@ def load_study(config: StudyConfig, storage: str | None = None, *, role: Role = 
         StorageError: The storage is unreachable or the study does not exist.
     """
     import optuna
-
-    from fasnas.storage import require_study
 
     url = config.storage_url(storage)
     opened = open_storage(url, must_exist=True, writable=False)

@@ -35,11 +35,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from fasnas import record
+from fasnas.objective import StudentObjective, TrialFailed
+from fasnas.search.bench import BenchSpace
 from fasnas.search.budget import Budget
+from fasnas.search.early_stop import build_early_stopper
 from fasnas.search.fingerprint import require_space
 from fasnas.search.recovery import process_start, this_host
 from fasnas.search.session import BENCH, StudySession
 from fasnas.search.settings import make_sampler
+from fasnas.space import SearchSpace
 
 INTERRUPTED = "interrupted"
 EXIT_INTERRUPTED = 130
@@ -188,8 +192,6 @@ class TrialRunner:
         self.fixed_only = fixed_only
 
     def __call__(self, trial: Any) -> Any:
-        from fasnas.objective import TrialFailed
-
         study = trial.study
         record.write_worker(trial, self.info.as_attr())
         if not record.TrialRecord.of(trial).is_fixed:
@@ -247,11 +249,6 @@ def trial_line(trial: Any) -> str:
 
 def build_objective(session: StudySession, study: Any) -> Any:
     """The objective a worker of ``session`` runs: its role's space, latency and early stop."""
-    from fasnas.objective import StudentObjective
-    from fasnas.search.bench import BenchSpace
-    from fasnas.search.early_stop import build_early_stopper
-    from fasnas.space import SearchSpace
-
     config, role = session.config, session.role
     if role is BENCH:
         space = BenchSpace(config.bench)
@@ -293,8 +290,6 @@ def run_worker(
     """
     import optuna
     import torch
-
-    from fasnas.objective import TrialFailed
 
     config, role = session.config, session.role
     joined_at = len(session.study.get_trials(deepcopy=False))

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
+from fasnas.distill.spec import distill_value_problem
 from fasnas.errors import ConfigError
 from fasnas.space.params import ABSENT, SCALARS, Param, Target, is_number, matches, parse_target
-from fasnas.distill.spec import distill_value_problem
 from fasnas.students import MIN_IMG_SIZE, get_family, list_families
 
 SUPPORTED_VERSIONS = (1,)

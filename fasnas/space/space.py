@@ -14,10 +14,10 @@ from typing import Any
 
 import optuna
 
+from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.space.params import ABSENT, Param, matches, parse_target
 from fasnas.space.parser import SpaceParser, read_space_file
-from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec
 
 MAX_BRANCHES = 100_000

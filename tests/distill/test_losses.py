@@ -1,4 +1,4 @@
-"""Tests of fasnas.distill.losses on hand-computed values (math.log, softmaxes chosen to be simple)."""
+"""Tests of fasnas.distill.losses on hand-computed values (math.log, simple softmaxes)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tests of fasnas.search.artifacts: per-protocol results and weights, reuse by retries, full disks."""
+"""Tests of fasnas.search.artifacts: per-protocol results and weights, reuse, full disks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import optuna
 import pytest
 import torch
 
+from fasnas.config import load_config
+from fasnas.errors import ConfigError, StorageError
 from fasnas.search.artifacts import (
     AtomicFileSystemArtifactStore,
     artifact_dir,
@@ -21,8 +23,6 @@ from fasnas.search.artifacts import (
     reuse_protocols,
     save_protocol,
 )
-from fasnas.config import load_config
-from fasnas.errors import ConfigError, StorageError
 
 RESULT = {"test-eer": {"hter": 0.125, "auc": 0.9}, "train_seconds": 1.5, "final_loss": 0.25}
 

@@ -9,11 +9,11 @@ import optuna
 import pytest
 
 from fasnas.config import load_config
+from fasnas.errors import ConfigError, StorageError
 from fasnas.search.bench_settings import BENCH_MODELS, baseline_spec
 from fasnas.search.commands import run_bench
 from fasnas.search.session import bench_study_name
 from fasnas.teacher.reference import teacher_reference
-from fasnas.errors import ConfigError, StorageError
 
 DEFAULT_MODELS = [
     "mobilenetv3_small_100",
@@ -149,9 +149,7 @@ def benched(tmp_path_factory, make_layout):
 def _bench_trials(url: str, config):
     from fasnas.storage import open_storage
 
-    study = optuna.load_study(
-        study_name=bench_study_name(config.name), storage=open_storage(url)
-    )
+    study = optuna.load_study(study_name=bench_study_name(config.name), storage=open_storage(url))
     return study, study.get_trials()
 
 

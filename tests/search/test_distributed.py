@@ -20,12 +20,12 @@ import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 from optuna.trial import TrialState
 
-from fasnas.search.artifacts import AtomicFileSystemArtifactStore, read_result
 from fasnas.cli import main
 from fasnas.config import load_config
+from fasnas.search.artifacts import AtomicFileSystemArtifactStore, read_result
 from fasnas.search.recovery import retry_links
-from fasnas.status import study_status
 from fasnas.search.session import open_session, set_budget
+from fasnas.status import study_status
 
 HERE = Path(__file__).parent
 N_TRIALS = 4

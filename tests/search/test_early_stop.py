@@ -1,4 +1,4 @@
-"""Tests of fasnas.search.early_stop: the decision rule by hand, the config section, the live hook."""
+"""Tests of fasnas.search.early_stop: the rule by hand, the config section, the live hook."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from fasnas.config import load_config
+from fasnas.errors import ConfigError
 from fasnas.search.early_stop import (
     EarlyStopper,
     EarlyStopSettings,
     build_early_stopper,
     should_stop,
 )
-from fasnas.errors import ConfigError
 
 DOMINATED = EarlyStopSettings(margin=0.05, min_trials=4)
 

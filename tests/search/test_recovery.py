@@ -1,4 +1,4 @@
-"""Tests of fasnas.search.recovery: stale trials, claims, linked retries (journal and RDB storages)."""
+"""Tests of fasnas.search.recovery: stale trials, claims, linked retries (journal and RDB)."""
 
 from __future__ import annotations
 

@@ -47,9 +47,7 @@ def synthetic_objective(trial: optuna.Trial) -> tuple[float, float]:
 def test_sampler_handles_pruned_trials_in_a_two_objective_study(name: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n_trials = N_TRIALS.get(name, 30)
-    study = optuna.create_study(
-        directions=["minimize", "minimize"], sampler=make_sampler(name, 0)
-    )
+    study = optuna.create_study(directions=["minimize", "minimize"], sampler=make_sampler(name, 0))
     study.optimize(synthetic_objective, n_trials=n_trials)  # any exception fails the test
 
     trials = study.trials

@@ -1,4 +1,4 @@
-"""Tests of fasnas.search.worker and .budget: seeds, global budgets, heartbeats, signals, and a real Ctrl-C."""
+"""Tests of fasnas.search.worker and .budget: seeds, budgets, heartbeats, signals, Ctrl-C."""
 
 from __future__ import annotations
 

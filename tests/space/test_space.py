@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from fasnas._compat import ensure_torchvision
+from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.space import SearchSpace, iter_space_files
-from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec, check_spec, create_student
 
 SPACES_DIR = Path(__file__).resolve().parents[2] / "search_spaces"
