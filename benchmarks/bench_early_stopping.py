@@ -1,7 +1,7 @@
 """Benchmark: the demo study with and without early stopping (compute saved, hypervolume lost).
 
 Claim: on the demo study (synthetic MCIO, tiny FLIP-IT teachers, ``search_spaces/demo.yaml``,
-NSGA-II), the default early-stopping rule of :mod:`fasnas.early_stop` saves at least 40 % of the
+NSGA-II), the default early-stopping rule of :mod:`fasnas.search.early_stop` saves at least 40 % of the
 students' compute (train + eval seconds, summed over trials) and loses at most 2 % of the
 hypervolume of the front, for the same sampler seed and trial count::
 
@@ -210,19 +210,11 @@ def front_and_hypervolume(study, reference: tuple[float, float]) -> tuple[list, 
     """Feasible, trained COMPLETE trials' Pareto front and its 2-D hypervolume."""
     import numpy as np
 
-    from fasnas.report.pareto import hypervolume_2d, pareto_mask
+    from fasnas.report.pareto import front_trials, hypervolume_2d
 
-    points = np.array(
-        [
-            t.values[:2]
-            for t in study.trials
-            if t.state.name == "COMPLETE"
-            and "rejected" not in t.user_attrs
-            and all(c <= 0 for c in t.user_attrs.get("constraints", [0.0]))
-        ],
-        dtype=float,
-    ).reshape(-1, 2)
-    front = points[pareto_mask(points)] if len(points) else points
+    front_points = [t.values[:2] for t in front_trials(study.trials, 2)]
+    front = np.array(front_points, dtype=float).reshape(-1, 2)
+    points = front  # the hypervolume of a set is that of its front
     order = np.argsort(front[:, 1]) if len(front) else []
     return [tuple(map(float, p)) for p in front[order]], hypervolume_2d(points, reference)
 
@@ -268,9 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     storage = f"sqlite:///{out / 'bench.db'}"
 
     from fasnas.config import load_config
-    from fasnas.study import load_space
+    from fasnas.space import SearchSpace
 
-    max_gmacs, max_spec = space_max_gmacs(load_space(load_config(base_path)))
+    max_gmacs, max_spec = space_max_gmacs(SearchSpace.load(load_config(base_path).space))
     reference = (REFERENCE_HTER, max_gmacs)
     print(f"reference point: HTER {REFERENCE_HTER}, {max_gmacs:.6f} GMACs ({max_spec})")
 

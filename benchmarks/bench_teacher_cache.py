@@ -2,7 +2,7 @@
 
 The teacher is a real-size FLIP-IT on open_clip ViT-B-16 (random weights) at 224 px; the student
 is mobilenetv3_large_100 at 224 px. Both epochs run the project's own loop (`fasnas.train.fit`
-with `fasnas.objective.distillation_loss`: CE + Hinton KD + feature distillation) over the same
+with `fasnas.distill.compose.training_loss`: CE + Hinton KD + feature distillation) over the same
 balanced batches; the only difference is where the teacher's logits and embeddings come from.
 Building the cache (one teacher pass over every frame, done once per study) is timed apart.
 
@@ -28,7 +28,7 @@ from fasnas.data.cache import FrameCache
 from fasnas.data.frameset import FrameSet
 from fasnas.data.layout import FrameRecord
 from fasnas.distill.spec import DistillSpec
-from fasnas.objective import distillation_loss
+from fasnas.distill.compose import training_loss
 from fasnas.students import StudentSpec, create_student
 from fasnas.teacher.cache import TeacherCache, TeacherOutputs
 from fasnas.teacher.flip import build_teacher
@@ -84,11 +84,11 @@ def main() -> None:
 
         torch.manual_seed(0)
         student = create_student(spec, embed_dim=teacher.embed_dim)
-        cached = epoch(student, frames, distillation_loss(student, distill, outputs), norm,
+        cached = epoch(student, frames, training_loss(student, distill, outputs), norm,
                        args.per_group)  # fmt: skip
         torch.manual_seed(0)
         student = create_student(spec, embed_dim=teacher.embed_dim)
-        online_loss = distillation_loss(student, distill, None, online_teacher=teacher)
+        online_loss = training_loss(student, distill, None, online_teacher=teacher)
         online = epoch(student, frames, online_loss, norm, args.per_group)
     threads = torch.get_num_threads()
     print(f"teacher ViT-B-16 @224 (FLIP-IT), student mobilenetv3_large_100 @224, "

@@ -29,8 +29,8 @@ import torch
 from fasnas import train
 from fasnas.config import load_config
 from fasnas.data.frameset import FrameSet
-from fasnas.objective import ObjectiveSettings, StudentObjective
-from fasnas.study import load_space
+from fasnas.objective import StudentObjective
+from fasnas.space import SearchSpace
 from fasnas.teacher.cache import TeacherOutputs
 
 TIMES: dict[str, float] = defaultdict(float)
@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
-    objective = StudentObjective(config, load_space(config), ObjectiveSettings.from_config(config))
+    objective = StudentObjective(config, SearchSpace.load(config.space))
     for protocol in config.protocols:  # open the caches once, as a worker does
         objective.prepare(protocol)
     instrument()

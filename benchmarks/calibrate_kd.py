@@ -22,8 +22,10 @@ import numpy as np
 import torch
 
 from fasnas.config import load_config
+from fasnas.distill.compose import teacher_free
 from fasnas.distill.spec import DistillSpec
-from fasnas.objective import ObjectiveSettings, StudentObjective
+from fasnas.objective import StudentObjective
+from fasnas.search.settings import ObjectiveSettings
 from fasnas.students import StudentSpec
 
 ARCHS = {
@@ -51,7 +53,7 @@ def main() -> None:
     objective = StudentObjective(config, space=None, settings=ObjectiveSettings())
     kd = DistillSpec(w_kd=1.0, temperature=4.0, w_feat=0.5, iterations=args.iterations,
                      batch_per_group=4, lr=1e-3)  # fmt: skip
-    ce = DistillSpec(w_kd=0.0, w_feat=0.0, iterations=args.iterations, batch_per_group=4, lr=1e-3)
+    ce = teacher_free(kd)  # every registered KD weight at 0
     protocols = config.protocols
     print(f"seeds {args.seeds}, {args.iterations} iterations, protocols {list(protocols)}")
     for name in args.archs:
