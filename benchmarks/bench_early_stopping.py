@@ -1,8 +1,8 @@
 """Benchmark: the demo study with and without early stopping (compute saved, hypervolume lost).
 
 Claim: on the demo study (synthetic MCIO, tiny FLIP-IT teachers, ``search_spaces/demo.yaml``,
-NSGA-II), the default early-stopping rule of :mod:`fasnas.search.early_stop` saves at least 40 % of the
-students' compute (train + eval seconds, summed over trials) and loses at most 2 % of the
+NSGA-II), the default early-stopping rule of :mod:`fasnas.search.early_stop` saves at least 40 %
+of the students' compute (train + eval seconds, summed over trials) and loses at most 2 % of the
 hypervolume of the front, for the same sampler seed and trial count::
 
     .venv/bin/python benchmarks/bench_early_stopping.py --trials 40 --out /tmp/es_bench

@@ -27,8 +27,8 @@ import torch
 from fasnas.data.cache import FrameCache
 from fasnas.data.frameset import FrameSet
 from fasnas.data.layout import FrameRecord
-from fasnas.distill.spec import DistillSpec
 from fasnas.distill.compose import training_loss
+from fasnas.distill.spec import DistillSpec
 from fasnas.students import StudentSpec, create_student
 from fasnas.teacher.cache import TeacherCache, TeacherOutputs
 from fasnas.teacher.flip import build_teacher
