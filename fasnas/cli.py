@@ -1,8 +1,8 @@
 """The ``fasnas`` command line.
 
 Owns argument parsing only: every subcommand parses, calls one library function, prints its
-result and sets the exit code. A :class:`~fasnas.errors.FasnasError` becomes one line on stderr
-and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported inside the
+result and sets the exit code. A :class:`~fasnas.errors.FasnasError`, or an ``OSError`` on a
+named path, becomes one line on stderr and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported inside the
 handlers so that ``fasnas --help`` stays fast.
 """
 
@@ -432,6 +432,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code
+    except OSError as error:
+        if args.debug or error.filename is None:
+            raise  # not about a path the user gave: a bug, with its traceback
+        reason = error.strerror or type(error).__name__
+        print(f"error: {error.filename}: {reason}", file=sys.stderr)
+        return FasnasError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -4,7 +4,7 @@ Owns how fasnas measures what a student (or the teacher) costs:
 
 - **MACs** come from fvcore's ``FlopCountAnalysis``, which counts one multiply-add as one flop,
   so its totals are MACs. fvcore has no handler for attention ops and would silently count them
-  as 0 (FACTS §3: ViT-Ti/16 at 224 gives 1.079 instead of 1.258 GMACs), so this module adds
+  as 0 (docs/facts.md §2: ViT-Ti/16 at 224 gives 1.079 instead of 1.258 GMACs), so this module adds
   handlers for ``aten::scaled_dot_product_attention`` (timm, open_clip), for
   ``aten::_native_multi_head_attention`` (the fused fast path of ``nn.MultiheadAttention``,
   which open_clip's ViT takes in eval mode under ``no_grad``) and for ``aten::baddbmm`` (its slow

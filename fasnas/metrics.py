@@ -1,7 +1,7 @@
 """Face anti-spoofing metrics: HTER, EER, AUC, TPR@FPR=1%, APCER/BPCER/ACER, video fusion.
 
 Owns every number the project reports about a model's scores. Numpy in, a plain dict of python
-floats/ints out. Conventions (FACTS §1 "Evaluation"):
+floats/ints out. Conventions (docs/flip.md §3):
 
 * label 1 = real (bona fide), 0 = spoof (attack); a score is P(real), so it must lie in [0, 1];
 * a unit is predicted real iff ``score >= threshold`` (the same rule as FLIP's ``eval_state``

@@ -2,7 +2,7 @@
 
 Owns device selection and AMP, FLIP's balanced batches per (domain, class), the augmentations
 (horizontal flip, HSV saturation jitter), the optimiser/schedule loop, and scoring a frame set
-into both metric sets of FACTS §1: the paper-comparable test-EER figure and the honest figure at
+into both metric sets of docs/flip.md §3: the paper-comparable test-EER figure and the honest figure at
 a threshold fixed on source validation.
 
 The loop is generic: the caller passes ``loss_fn(images, labels, index) -> loss`` where
@@ -225,7 +225,7 @@ def predict_scores(
 def evaluate_scores(
     val_scores: np.ndarray, val: FrameSet, test_scores: np.ndarray, test: FrameSet
 ) -> dict[str, dict]:
-    """Both metric sets of FACTS §1 on the target test set.
+    """Both metric sets of docs/flip.md §3 on the target test set.
 
     Returns:
         ``{"test-eer": metrics, "source-threshold": metrics}``; the first uses FLIP's threshold

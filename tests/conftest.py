@@ -1,7 +1,7 @@
 """Shared test fixtures: a tiny hand-made FLIP layout written with cv2.imwrite.
 
 ``make_layout(root, ...)`` writes ``root/<benchmark>/{frame,txt}`` exactly as FLIP lays it out
-(FACTS §1) and returns a :class:`~fasnas.data.layout.Layout` on it. The counts follow FLIP's MCIO
+(docs/flip.md §1) and returns a :class:`~fasnas.data.layout.Layout` on it. The counts follow FLIP's MCIO
 rules, so every expected number is easy to compute by hand:
 
 - each domain has ``videos_per_class`` real and as many fake videos; video ``k`` of a class is

@@ -49,3 +49,25 @@ def test_bad_bench_process_counts_exit_2_naming_the_option(tmp_path, capsys, arg
         main(["bench", str(tmp_path / "study.yaml"), *args])
     assert exit_info.value.code == 2
     assert needle in capsys.readouterr().err
+
+
+def test_an_oserror_on_a_user_path_is_one_line_and_exit_2(monkeypatch, capsys) -> None:
+    import fasnas.cost
+
+    def unwritable(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/data/out/x.json")
+
+    monkeypatch.setattr(fasnas.cost, "describe_cost", unwritable)
+    assert main(["cost", "resnet18"]) == 2
+    assert capsys.readouterr().err.splitlines() == ["error: /data/out/x.json: Permission denied"]
+
+
+def test_an_oserror_without_a_path_is_a_bug_with_its_traceback(monkeypatch) -> None:
+    import fasnas.cost
+
+    def broken(*args, **kwargs):
+        raise OSError("the driver failed")
+
+    monkeypatch.setattr(fasnas.cost, "describe_cost", broken)
+    with pytest.raises(OSError, match="the driver failed"):
+        main(["cost", "resnet18"])

@@ -1,6 +1,6 @@
 """Tests of fasnas.cost: MACs with attention counted, params, latency, named models.
 
-Golden values are hand computations or timm's published figures (FACTS §3), never this code's
+Golden values are hand computations or timm's published figures (docs/facts.md §2), never this code's
 own output.
 """
 
@@ -166,7 +166,7 @@ def test_model_cost_bundles_macs_params_and_latency() -> None:
     assert model_cost(nn.Conv2d(3, 8, 1), img_size=4).latency_ms is None
 
 
-# timm's published figures at 224 with a 1000-class head (FACTS §3): (GMACs, params in M).
+# timm's published figures at 224 with a 1000-class head (docs/facts.md §2): (GMACs, params in M).
 PUBLISHED_224 = {
     "vit_tiny_patch16_224": (1.26, 5.72),
     "mobilenetv3_large_100": (0.23, 5.48),

@@ -1,4 +1,4 @@
-"""FLIP's on-disk data layout, read exactly as FLIP reads it (FACTS §1).
+"""FLIP's on-disk data layout, read exactly as FLIP reads it (docs/flip.md §1).
 
 Owns the mapping between list files and typed :class:`FrameRecord` s::
 

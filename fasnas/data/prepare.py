@@ -6,7 +6,7 @@ files and ``prepare_report.json`` (:mod:`fasnas.data.prepare_report`)::
 
     fasnas data prepare --dataset msu --videos /data/MSU-MFSD --out data --workers 4
 
-Output (FACTS §1):
+Output (docs/flip.md §1):
 
 - ``<out>/MCIO/frame/<ds>/<train|test>/<real|fake>/<video>_frame{0,1}.png``: 224 x 224 face
   crops of ``frame[6]`` and ``frame[6 + floor(n / 2)]``; the train/test folder is the
@@ -57,7 +57,7 @@ from fasnas.data.prepare_video import VideoTask, init_worker, prepare_video, run
 from fasnas.errors import ConfigError, DataError
 
 SHOT_PER_CLASS = 10
-"""Videos per class in each ``shot`` list (FACTS §1)."""
+"""Videos per class in each ``shot`` list (docs/flip.md §1)."""
 DEFAULT_WINDOW = 10
 """Frames either side of a sampled frame that may replace it when it has no face."""
 SAVE_EVERY_S = 30.0

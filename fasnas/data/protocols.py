@@ -4,7 +4,7 @@ Owns :class:`Protocol` (which domains a run trains and tests on), :func:`get_pro
 to protocols), :func:`load_protocol` (a :class:`~fasnas.data.layout.Layout` to train/val/test
 records) and :func:`validation_videos` (the held-out source videos).
 
-Protocols (FACTS §1; letters M=msu, C=casia, I=replay (Idiap), O=oulu):
+Protocols (docs/flip.md §2; letters M=msu, C=casia, I=replay (Idiap), O=oulu):
 
 - leave one domain out, :data:`MCIO_PROTOCOLS`: ``M`` trains on O, C, I and tests on msu;
   ``C`` trains on O, M, I (tests casia); ``I`` on O, C, M (replay); ``O`` on I, C, M (oulu);
@@ -43,7 +43,7 @@ LEAVE_ONE_OUT_SOURCES: dict[str, tuple[str, ...]] = {
     "I": ("O", "C", "M"),
     "O": ("I", "C", "M"),
 }
-"""Source letters of each leave-one-out protocol, in FLIP's order (FACTS §1)."""
+"""Source letters of each leave-one-out protocol, in FLIP's order (docs/flip.md §2)."""
 CROSS_PROTOCOLS = tuple(
     f"{source}2{target}"
     for source in MCIO_PROTOCOLS

@@ -1,6 +1,6 @@
 """Reading frames out of raw videos, and FLIP's choice of which frames to read.
 
-Owns the frame arithmetic of FLIP's MCIO recipe (FACTS §1, taken from SSDG): two frames per
+Owns the frame arithmetic of FLIP's MCIO recipe (docs/flip.md §1, taken from SSDG): two frames per
 video, ``frame[6]`` saved as ``_frame0`` and ``frame[6 + floor(n / 2)]`` saved as ``_frame1``,
 and the order in which neighbouring frames are tried when no face is found on one of them.
 

@@ -5,7 +5,7 @@ Owns the ``early_stopping:`` section of a study config, the pure decision rule
 (:class:`EarlyStopper`, built by :func:`build_early_stopper`).
 
 Optuna cannot prune multi-objective studies (``trial.report`` and ``trial.should_prune`` raise
-NotImplementedError, FACTS §2), so fasnas does it itself. A trial trains one student per protocol
+NotImplementedError, docs/facts.md §1), so fasnas does it itself. A trial trains one student per protocol
 in the study's protocol order; after each protocol its *partial HTER* (the mean over the
 protocols done so far of the objective's HTER) is compared with the finished trials at the same
 *fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold the

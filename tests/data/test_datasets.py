@@ -6,7 +6,7 @@ The file names come from the datasets' published lists: MSU-MFSD's release lists
 in bob.db.msu_mfsd_mod), CASIA-FASD's clip table (bob.db.casia_fasd), Replay-Attack's file
 lists (bob.db.replay) and OULU-NPU's (bob.db.oulunpu). The expected FLIP names are lines of
 FLIP's own list files (koushiksrivats/FLIP, data/MCIO/txt) and its docs/datasets.md; the
-expected counts are FACTS §1's table.
+expected counts are the table of docs/flip.md §1.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def test_msu_whole_release_matches_flip_counts() -> None:
     count = {(s, c): 0 for s in ("train", "test") for c in ("real", "fake")}
     for verdict in verdicts:
         count[verdict.split, verdict.label] += 1
-    # FACTS §1: msu is 70 real / 210 fake; 15 train clients and 20 test clients.
+    # docs/flip.md §1: msu is 70 real / 210 fake; 15 train clients and 20 test clients.
     assert count["train", "real"] + count["test", "real"] == 70
     assert count["train", "fake"] + count["test", "fake"] == 210
     assert (count["train", "real"], count["train", "fake"]) == (30, 90)
@@ -145,7 +145,7 @@ def test_casia_names_labels_and_splits(path: str, expected: Assignment | None) -
 
 def test_casia_whole_release_matches_flip_counts() -> None:
     labels = [classify_casia(P(path)).label for path in casia_release_paths()]
-    assert (labels.count("real"), labels.count("fake")) == (150, 450)  # FACTS §1
+    assert (labels.count("real"), labels.count("fake")) == (150, 450)  # docs/flip.md §1
 
 
 @pytest.mark.parametrize("path", ["train_release/1/9.avi", "test_release/2/HR_5.avi"])

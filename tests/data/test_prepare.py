@@ -368,7 +368,7 @@ def test_corrupt_report_is_a_data_error(tmp_path) -> None:
 def test_split_lists_follow_flip_counts() -> None:
     paths = [f"msu/train/real/video{i:02d}_frame0.png" for i in range(70)]
     lists = split_lists(list(reversed(paths)))
-    assert lists["train"] == paths  # FACTS §1: msu real train 70, test 60, shot 10
+    assert lists["train"] == paths  # docs/flip.md §1: msu real train 70, test 60, shot 10
     assert len(lists["shot"]) == 10 and len(lists["test"]) == 60
     assert sorted(lists["test"] + lists["shot"]) == paths
     assert split_lists(paths[::2] + paths[1::2])["shot"] == lists["shot"]  # order-free

@@ -30,7 +30,7 @@ def value_of(frame: np.ndarray) -> int:
     [(300, (6, 156)), (301, (6, 156)), (13, (6, 12)), (12, (6, 11)), (7, (6, 6))],
 )
 def test_flip_frame_indices(n_frames: int, expected: tuple[int, int]) -> None:
-    # FACTS §1: frame[6] and frame[6 + floor(n / 2)], clamped to the last frame
+    # docs/flip.md §1: frame[6] and frame[6 + floor(n / 2)], clamped to the last frame
     assert flip_frame_indices(n_frames) == expected
 
 

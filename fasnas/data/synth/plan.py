@@ -24,7 +24,7 @@ REAL_TRAIN_COUNTS: dict[str, tuple[int, int]] = {
     "oulu": (720, 2880),
     "celeb": (40000, 40000),
 }
-"""Videos per (real, fake) train list of the real benchmark (FACTS §1)."""
+"""Videos per (real, fake) train list of the real benchmark (docs/flip.md §1)."""
 VIDEO_STREAM, CHOICE_STREAM, SHOT_STREAM, IDENTITY_STREAM = 0, 1, 2, 3
 """Independent random streams: a video's pixels, list choice, shot choice, a subject's face."""
 

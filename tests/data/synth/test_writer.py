@@ -1,6 +1,6 @@
 """Tests of fasnas.data.synth.writer: FLIP layout, counts, determinism, safety, arguments.
 
-Expected counts are computed by hand from FACTS §1's table and the documented rule
+Expected counts are computed by hand from the table of docs/flip.md §1 and the documented rule
 ``n = max(4, round(R * scale))``, shot ``min(10, max(2, round(10 * scale)))``.
 """
 
