@@ -2,11 +2,12 @@
 
 Synthesises a small benchmark, trains a tiny CNN on the ``train`` lists of three of M/C/I/O
 (CPU, one thread, balanced batches per (domain, class) as FLIP samples them) and prints the
-video-level HTER at the test-EER threshold (FLIP's paper convention, docs/flip.md §3) and the AUC on
-the held-out domain's ``test`` list. The generator targets cross-domain HTERs of about 5-30 %:
-not 0 (trivial) and not 50 (impossible). A seen-domain figure (the target's ``train/``-folder
-subjects join the sources; its ``test/``-folder subjects are tested) is printed as a reference:
-it should be clearly lower, which shows that the difficulty comes from the domain shift::
+video-level HTER at the test-EER threshold (FLIP's paper convention, docs/flip.md §3) and the
+AUC on the held-out domain's ``test`` list. The generator targets cross-domain HTERs of about
+5-30 %: not 0 (trivial) and not 50 (impossible). A seen-domain figure (the target's
+``train/``-folder subjects join the sources; its ``test/``-folder subjects are tested) is
+printed as a reference: it should be clearly lower, which shows that the difficulty comes from
+the domain shift::
 
     .venv/bin/python benchmarks/synth_calibration.py --scale 0.1 --size 64 --seeds 0 1
 """

@@ -1,7 +1,7 @@
 """Environment shims, applied once and only when the exact failure they fix occurs.
 
-Owns the torchvision work-around (docs/facts.md §3): the registry's torchvision wheel is a CUDA build
-whose import, next to a CPU-only torch, raises
+Owns the torchvision work-around (docs/facts.md §3): the registry's torchvision wheel is a CUDA
+build whose import, next to a CPU-only torch, raises
 ``RuntimeError: operator torchvision::nms does not exist``. timm and open_clip import
 torchvision, so they fail too. When (and only when) that exact error occurs we drop the
 half-imported ``torchvision*`` modules, define the two missing operator schemas, and import

@@ -2,8 +2,8 @@
 
 Owns device selection and AMP, FLIP's balanced batches per (domain, class), the augmentations
 (horizontal flip, HSV saturation jitter), the optimiser/schedule loop, and scoring a frame set
-into both metric sets of docs/flip.md §3: the paper-comparable test-EER figure and the honest figure at
-a threshold fixed on source validation.
+into both metric sets of docs/flip.md §3: the paper-comparable test-EER figure and the honest
+figure at a threshold fixed on source validation.
 
 The loop is generic: the caller passes ``loss_fn(images, labels, index) -> loss`` where
 ``index`` are the frame-set indices of the batch, so a student can fetch its cached teacher

@@ -1,8 +1,8 @@
 """Shared test fixtures: a tiny hand-made FLIP layout written with cv2.imwrite.
 
 ``make_layout(root, ...)`` writes ``root/<benchmark>/{frame,txt}`` exactly as FLIP lays it out
-(docs/flip.md §1) and returns a :class:`~fasnas.data.layout.Layout` on it. The counts follow FLIP's MCIO
-rules, so every expected number is easy to compute by hand:
+(docs/flip.md §1) and returns a :class:`~fasnas.data.layout.Layout` on it. The counts follow
+FLIP's MCIO rules, so every expected number is easy to compute by hand:
 
 - each domain has ``videos_per_class`` real and as many fake videos; video ``k`` of a class is
   stored under ``<ds>/train/`` when ``k`` is even and under ``<ds>/test/`` when odd;

@@ -1,7 +1,7 @@
 """Tests of fasnas.cost: MACs with attention counted, params, latency, named models.
 
-Golden values are hand computations or timm's published figures (docs/facts.md §2), never this code's
-own output.
+Golden values are hand computations or timm's published figures (docs/facts.md §2), never this
+code's own output.
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ naming the list file or image and what was expected) instead of stopping at the 
   (5-shot training would see test videos).
 
 Warnings do not fail the check: a ``test`` list that is not exactly ``train`` minus ``shot``
-(FLIP's convention, docs/flip.md §1), a line whose first folder is not its dataset, and ``.txt`` files
-the reader ignores. Missing optional lists (celeb, shot) are fine; a dataset with no list at all
-is shown as absent.
+(FLIP's convention, docs/flip.md §1), a line whose first folder is not its dataset, and ``.txt``
+files the reader ignores. Missing optional lists (celeb, shot) are fine; a dataset with no list at
+all is shown as absent.
 
 Run it as ``fasnas data check ROOT [--benchmark MCIO|WCS] [--size PX]``.
 

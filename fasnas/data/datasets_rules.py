@@ -24,9 +24,9 @@ CASIA names are ``<subject>_<clip>`` and Replay names get their folder (``real``
 ``hand``) as a prefix because the bare file names repeat across folders; the train/test folder
 keeps the remaining repeats (CASIA subject ``1`` of train and of test) apart.
 
-Which videos FLIP uses (docs/flip.md §1 counts, real / fake): msu 70 / 210 and casia 150 / 450 are the
-whole datasets; replay 140 / 700 is train (60 / 300) plus test (80 / 400), so Replay's
-``devel`` is left out; oulu 720 / 2880 is Train_files plus Test_files (20 users each,
+Which videos FLIP uses (docs/flip.md §1 counts, real / fake): msu 70 / 210 and casia
+150 / 450 are the whole datasets; replay 140 / 700 is train (60 / 300) plus test (80 / 400), so
+Replay's ``devel`` is left out; oulu 720 / 2880 is Train_files plus Test_files (20 users each,
 360 / 1440 apiece), so OULU's ``Dev_files`` is left out. Left-out videos are reported as
 ignored.
 """

@@ -21,7 +21,7 @@ import pandas as pd
 from fasnas import record
 from fasnas.report.frames import protocol_frame, study_protocols, trials_frame
 
-VIT_B16_GMACS = 17.58  # FACTS §3: CLIP ViT-B/16 image tower at 224
+VIT_B16_GMACS = 17.58  # docs/flip.md §7: CLIP ViT-B/16 image tower at 224
 
 
 @dataclass(frozen=True)

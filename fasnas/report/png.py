@@ -1,7 +1,7 @@
 """Optional ``pareto.png``: a static image of the Pareto figure through plotly's kaleido.
 
 Owns the PNG export only. kaleido drives a Chrome; it cannot download one here, so Debian's
-``chromium`` is used through ``BROWSER_PATH`` (FACTS §4). Without kaleido or a Chromium the
+``chromium`` is used through ``BROWSER_PATH`` (docs/facts.md §3). Without kaleido or a Chromium the
 export is skipped and the report says so: a missing PNG never fails a report (an output folder
 that cannot be written does, with the same :class:`~fasnas.errors.OutputError` as the page).
 """

@@ -5,13 +5,13 @@ Owns the ``early_stopping:`` section of a study config, the pure decision rule
 (:class:`EarlyStopper`, built by :func:`build_early_stopper`).
 
 Optuna cannot prune multi-objective studies (``trial.report`` and ``trial.should_prune`` raise
-NotImplementedError, docs/facts.md §1), so fasnas does it itself. A trial trains one student per protocol
-in the study's protocol order; after each protocol its *partial HTER* (the mean over the
+NotImplementedError, docs/facts.md §1), so fasnas does it itself. A trial trains one student per
+protocol in the study's protocol order; after each protocol its *partial HTER* (the mean over the
 protocols done so far of the objective's HTER) is compared with the finished trials at the same
 *fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold the
-objective HTER of every protocol this trial has done. Their partial HTER is the mean over the
-same protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial
-values and its reason are in its record (:func:`fasnas.record.mark_pruned`).
+objective HTER of every protocol this trial has done. Their partial HTER is the mean over the same
+protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial values and
+its reason are in its record (:func:`fasnas.record.mark_pruned`).
 
 Config (every key optional; a missing section, or ``enabled: false``, turns it off;
 ``early_stopping: true`` takes every default)::

@@ -7,7 +7,7 @@ strictly against the teacher it becomes, and turning it into fasnas' own teacher
 
     fasnas teacher import flip_it_M.pth.tar --format flip-it --protocol M --out teachers/M.pt
 
-Source layouts (FACTS §1; FLIP's ``utils.utils.save_checkpoint`` saves ``{"epoch",
+Source layouts (docs/flip.md §5; FLIP's ``utils.utils.save_checkpoint`` saves ``{"epoch",
 "state_dict", "valid_arg", "best_model_EER", "best_model_ACER", "best_model_ACC",
 "threshold"}``):
 

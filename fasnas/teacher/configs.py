@@ -23,7 +23,7 @@ ensure_torchvision()
 import open_clip  # noqa: E402  (must follow the torchvision shim)
 
 DEFAULT_MODEL_NAME = "ViT-B-16-quickgelu"
-"""CLIP ViT-B/16 with OpenAI's key names and QuickGELU, as FLIP uses (FACTS §1)."""
+"""CLIP ViT-B/16 with OpenAI's key names and QuickGELU, as FLIP uses (docs/flip.md §4)."""
 
 TINY_CONFIG: dict[str, Any] = {
     "embed_dim": 64,

@@ -61,7 +61,7 @@ class TeacherInfo:
         source_sha256: sha256 of the file the weights came from (None if none).
         source_path: Where that file was when imported (None if none).
         threshold: The checkpoint's decision threshold on P(real), if it had one. FLIP's is
-            the test-EER threshold on the target (FACTS §1), not a deployment threshold.
+            the test-EER threshold on the target (docs/flip.md §5), not a deployment threshold.
         head_init: ``"checkpoint"``, ``"random"`` or ``"none"`` (None: not recorded).
         head_seed: Seed of the random head init, when ``head_init == "random"``.
         extra: Free-form plain data saved with the teacher (e.g. training metrics, GMACs).

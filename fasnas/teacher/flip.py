@@ -13,8 +13,8 @@ Every formula follows FLIP's own code (koushiksrivats/FLIP, ``fas.py``, ``clip/m
 - **FLIP-V** (``fas.flip_v``): the image tower's ``forward_full`` returns ``ln_post`` of the
   CLS token *before* ``proj`` (768-d for ViT-B/16); ``feature_embedder`` applies
   ``Linear(768, 512)`` (init N(0, 0.005), bias 0.1), ReLU, ``Dropout(0.5)`` and divides the
-  feature by ``sqrt(max(||f||, 1e-12)) * sqrt(2)`` (so FLIP's feature is *not* unit-norm, despite
-  FACTS' "L2-normalised"); ``classifier`` is ``Linear(512, 2)`` (init N(0, 0.01), bias 0) whose
+  feature by ``sqrt(max(||f||, 1e-12)) * sqrt(2)`` (so FLIP's feature is *not* unit-norm, see
+  docs/flip.md §4); ``classifier`` is ``Linear(512, 2)`` (init N(0, 0.01), bias 0) whose
   weight is L2-normalised along ``axis=0`` — each input column over the two classes — and FLIP
   writes that normalised weight back into ``weight.data`` at every forward.
 - **FLIP-IT** (``fas.flip_it``): each class's six prompts are tokenised and encoded, the raw

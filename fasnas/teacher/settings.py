@@ -20,7 +20,7 @@ LR_SCHEDULES = ("constant", "cosine")
 
 @dataclass(frozen=True)
 class TeacherRecipe:
-    """FLIP's fine-tuning recipe (docs/flip.md); every field can be overridden in the config."""
+    """FLIP's fine-tuning recipe (docs/flip.md §4); every field can be overridden in the config."""
 
     iterations: int = 4000  # optimiser steps
     lr: float = 1e-6  # Adam learning rate (FLIP: 1e-6 on OpenAI CLIP weights)

@@ -1,6 +1,6 @@
 """Fine-tuning and evaluating a FLIP teacher on the sources of one protocol.
 
-Owns ``fasnas teacher train``: FLIP's recipe (FACTS §1) — Adam, lr 1e-6, weight decay 1e-6,
+Owns ``fasnas teacher train``: FLIP's recipe (docs/flip.md §4) — Adam, lr 1e-6, weight decay 1e-6,
 balanced batches of 3 images per (domain, class), horizontal flips and HSV saturation jitter,
 a fixed number of iterations — every field overridable under ``teacher.train`` in the study
 config. Initial weights come from a local file (``teacher.init``), or from a random init only

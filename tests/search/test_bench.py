@@ -214,7 +214,13 @@ def test_the_report_reads_the_leaderboard_with_the_teacher_first(benched) -> Non
     from fasnas.report.load import load_report_data
 
     config, teacher, url, _, _ = benched
-    data = load_report_data(url, "tiny", bench_study_name="tiny-bench", importances=False)
+    data = load_report_data(
+        url,
+        "tiny",
+        bench_study_name="tiny-bench",
+        importances=False,
+        teacher_reference=teacher_reference(config),  # from the teacher files, not the bench
+    )
     board = data.baselines
     assert board.iloc[0]["kind"] == "teacher"
     assert board.iloc[0]["mean_hter_mean"] == pytest.approx(teacher.metrics["test-eer"]["hter"])

@@ -56,8 +56,8 @@ def test_default_config_is_clip_vit_b16_with_quickgelu() -> None:
     text = sum(
         p.numel() for n, p in teacher.clip.named_parameters() if not n.startswith("visual.")
     )
-    assert abs(image / 1e6 - 86.2) < 0.05  # FACTS §1: ~86.2M
-    assert abs(text / 1e6 - 63.4) < 0.1  # FACTS §1: ~63.4M (logit_scale included)
+    assert abs(image / 1e6 - 86.2) < 0.05  # docs/flip.md §7: ~86.2M
+    assert abs(text / 1e6 - 63.4) < 0.1  # docs/flip.md §7: ~63.4M (logit_scale included)
     assert teacher.preprocess.size == 224
     assert type(teacher.clip.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
     assert teacher.embed_dim == 512

@@ -2,8 +2,8 @@
 
 Owns the public API of the generator: :func:`synthesize` writes ``OUT/MCIO/frame`` and
 ``OUT/MCIO/txt`` exactly as FLIP's data preparation leaves the real MSU-MFSD, CASIA-FASD,
-Replay-Attack, OULU-NPU and CelebA-Spoof (docs/flip.md §1), so every reader of the real data reads it
-unchanged::
+Replay-Attack, OULU-NPU and CelebA-Spoof (docs/flip.md §1), so every reader of the real data
+reads it unchanged::
 
     fasnas data synth demo_data --scale 0.1 --size 64 --seed 0 --workers 2
 
