@@ -87,7 +87,7 @@ def open_study(config: StudyConfig, *, bench: bool = False, storage: str | None 
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = config.storage_url(storage)
-    opened = open_storage(url, must_exist=True)
+    opened = open_storage(url, must_exist=True, writable=False)
     name = bench_study_name(config.name) if bench else config.name
     require_study(opened, name, url)
     return optuna.load_study(study_name=name, storage=opened)

@@ -75,7 +75,7 @@ def storage_of(storage: str | BaseStorage) -> BaseStorage:
             f"storage: expected a storage URL (journal:x.journal, sqlite:///x.db, "
             f"postgresql://...) or an Optuna storage object, got {storage!r}"
         )
-    return open_storage(storage, must_exist=True)
+    return open_storage(storage, must_exist=True, writable=False)
 
 
 def storage_description(storage: str | BaseStorage) -> str:
