@@ -33,7 +33,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +41,7 @@ from typing import Any
 
 import torch
 
+from fasnas import record
 from fasnas._io import atomic_dir
 from fasnas.config import StudyConfig
 from fasnas.deploy import TOLERANCE, check_line, write_protocol
@@ -49,7 +49,7 @@ from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
 from fasnas.load import EXPORT_FILE
 from fasnas.objective import StudentObjective
-from fasnas.report.pareto import pareto_mask
+from fasnas.report.pareto import front_trials
 from fasnas.search.artifacts import (
     artifact_dir,
     finished_protocols,
@@ -111,40 +111,25 @@ def exportable_trial(study, number: int):
         )
     trial = found[0]
     if trial.state.name != "COMPLETE":
-        reason = trial.user_attrs.get("fail_reason") or trial.user_attrs.get("prune_reason")
+        reason = record.TrialRecord.of(trial).reason
         why = f" ({reason})" if reason else ""
         raise ConfigError(
             f"--trial {number}: trial {number} of study {study.study_name!r} is "
             f"{trial.state.name}{why}; only COMPLETE trials can be exported"
         )
-    if "rejected" in trial.user_attrs:
+    rejected = record.TrialRecord.of(trial).rejected
+    if rejected is not None:
         raise ConfigError(
             f"--trial {number}: trial {number} was rejected before training "
-            f"({trial.user_attrs['rejected']}); it has no trained student"
+            f"({rejected}); it has no trained student"
         )
     return trial
 
 
 def pareto_numbers(study) -> list[int]:
-    """Numbers of the study's Pareto trials: COMPLETE, trained, feasible, non-dominated."""
-    import numpy as np
-
-    candidates = []
-    for trial in study.get_trials(deepcopy=False):
-        attrs = trial.user_attrs
-        if trial.state.name != "COMPLETE" or not trial.values or "rejected" in attrs:
-            continue
-        if any(float(c) > 0 for c in attrs.get("constraints", [0.0])):
-            continue
-        if not all(math.isfinite(v) for v in trial.values):
-            continue
-        candidates.append(trial)
-    if not candidates:
-        return []
-    signs = np.array([1.0 if d.name == "MINIMIZE" else -1.0 for d in study.directions])
-    points = np.array([trial.values for trial in candidates], dtype=float) * signs
-    mask = pareto_mask(points)
-    return sorted(trial.number for trial, keep in zip(candidates, mask, strict=True) if keep)
+    """Numbers of the study's Pareto trials (:func:`fasnas.report.pareto.front_trials`)."""
+    trials = study.get_trials(deepcopy=False)
+    return sorted(t.number for t in front_trials(trials, len(study.directions)))
 
 
 def trial_specs(config: StudyConfig, trial):
@@ -153,19 +138,21 @@ def trial_specs(config: StudyConfig, trial):
     Raises:
         ConfigError: When neither rebuilds.
     """
-    attrs = trial.user_attrs
+    trial_record = record.TrialRecord.of(trial)
     where = f"trial {trial.number}"
-    if isinstance(attrs.get("student_spec"), dict) and isinstance(attrs.get("distill_spec"), dict):
+    student = trial_record.get(record.STUDENT_SPEC)
+    distill = trial_record.get(record.DISTILL_SPEC)
+    if isinstance(student, dict) and isinstance(distill, dict):
         return (
-            StudentSpec.from_dict(attrs["student_spec"], where=f"{where}: student_spec"),
-            DistillSpec.from_dict(attrs["distill_spec"], where=f"{where}: distill_spec"),
+            StudentSpec.from_dict(student, where=f"{where}: {record.STUDENT_SPEC}"),
+            DistillSpec.from_dict(distill, where=f"{where}: {record.DISTILL_SPEC}"),
         )
     return SearchSpace.load(require_space(config)).fixed(trial.params)
 
 
 def trial_protocols(config: StudyConfig, trial) -> list[str]:
     """The protocols the trial recorded metrics for (the config's order)."""
-    done = [p for p in config.protocols if f"metrics.{p}" in trial.user_attrs]
+    done = list(record.TrialRecord.of(trial).done_protocols(config.protocols))
     return done or list(config.protocols)
 
 
@@ -206,8 +193,8 @@ class StudentSource:
                 student = create_student(spec, embed_dim=int(state["projection.weight"].shape[0]))
                 student.load_state_dict(state, strict=True)
                 return student.eval(), f"artifact {ids['weights']}"
-        seed = trial.user_attrs.get("seed")
-        if not isinstance(seed, int):
+        seed = record.TrialRecord.of(trial).seed
+        if seed is None:
             raise ConfigError(
                 f"trial {trial.number}: {reason} and no recorded seed to retrain {protocol} with"
             )
@@ -242,6 +229,7 @@ def export_study_trial(
     student_spec, distill = trial_specs(config, trial)
     out = Path(out).resolve()
     result = ExportResult(trial=trial.number, out=out)
+    trial_record = record.TrialRecord.of(trial)
     with atomic_dir(out, what="cannot write the export") as tmp:
         for protocol in trial_protocols(config, trial):
             student, origin = source.trained(trial, protocol, student_spec, distill)
@@ -249,10 +237,10 @@ def export_study_trial(
                 "study": study.study_name,
                 "trial": trial.number,
                 "protocol": protocol,
-                "seed": trial.user_attrs.get("seed"),
-                "metrics": trial.user_attrs.get(f"metrics.{protocol}"),
-                "baseline": trial.user_attrs.get("baseline"),
-                "kd": trial.user_attrs.get("kd"),
+                "seed": trial_record.seed,
+                "metrics": trial_record.metrics(protocol),
+                "baseline": trial_record.get(record.BASELINE),
+                "kd": trial_record.get(record.KD),
             }
             checks = write_protocol(
                 tmp / protocol, student, student_spec, distill, source.preprocess(protocol), extra
@@ -265,7 +253,7 @@ def export_study_trial(
             )
             result.lines.append(line)
             echo(line)
-        record = {
+        summary = {
             "study": study.study_name,
             "trial": trial.number,
             "values": list(trial.values or []),
@@ -276,7 +264,7 @@ def export_study_trial(
             "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "torch": torch.__version__,
         }
-        text = json.dumps(record, indent=2, default=str) + "\n"
+        text = json.dumps(summary, indent=2, default=str) + "\n"
         (tmp / EXPORT_FILE).write_text(text, encoding="utf-8")
     done = f"exported trial {trial.number} ({student_spec.label}) to {out}"
     result.lines.append(done)
