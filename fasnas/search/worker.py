@@ -227,7 +227,8 @@ class WorkerResult:
 
 
 def trial_line(trial: Any) -> str:
-    """One line per finished trial: number, family, GMACs, mean HTER, seconds."""
+    """One line per finished trial: number, family, GMACs, mean HTER, seconds (and which
+    retry or bench entry it is)."""
     trial_record = record.TrialRecord.of(trial)
     seconds = (
         (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -236,6 +237,9 @@ def trial_line(trial: Any) -> str:
     )
     family = trial_record.family
     retry = f" (retry of {trial_record.retry_of})" if trial_record.is_retry else ""
+    if trial_record.bench_key is not None:
+        model, kd, seed = trial_record.bench_key
+        retry += f"  [{model} {'KD' if kd else 'CE'} seed {seed}]"
     if trial.values:
         hter, gmacs = trial.values[0], trial.values[1]
         note = " (rejected: over budget)" if trial_record.rejected else ""
