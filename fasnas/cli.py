@@ -2,8 +2,8 @@
 
 Owns argument parsing only: every subcommand parses, calls one library function, prints its
 result and sets the exit code. A :class:`~fasnas.errors.FasnasError`, or an ``OSError`` on a
-named path, becomes one line on stderr and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported inside the
-handlers so that ``fasnas --help`` stays fast.
+named path, becomes one line on stderr and exit code 2; ``--debug`` shows the traceback
+instead. Heavy modules are imported inside the handlers so that ``fasnas --help`` stays fast.
 """
 
 from __future__ import annotations

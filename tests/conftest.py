@@ -20,7 +20,7 @@ them apart.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -125,3 +125,14 @@ def make_layout() -> Callable[..., Layout]:
     See :func:`write_layout` for the parameters and the exact files written.
     """
     return write_layout
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """Small models run fastest on one thread on a shared CPU; restore the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -15,9 +15,9 @@ import html
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import fasnas.report.panels as panels
 from fasnas._io import atomic_write
 from fasnas.errors import OutputError
-from fasnas.report import panels
 from fasnas.report.headline import headline
 
 if TYPE_CHECKING:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -33,6 +32,7 @@ from fasnas.report.frames import (
 from fasnas.report.leaderboard import Teacher, leaderboard_frame, teacher_from, teacher_of
 from fasnas.storage import describe_url, open_storage, study_names
 from fasnas.storage.fast_read import read_trials
+from fasnas.versions import installed_versions
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -188,17 +188,6 @@ def _hash_fields(config: Mapping[str, Any]) -> dict[str, Any]:
     return found
 
 
-def installed_versions(packages: Sequence[str] = VERSION_PACKAGES) -> dict[str, str]:
-    """Versions of the packages that make and read reports (no import: metadata only)."""
-    versions = {}
-    for package in packages:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = "not installed"
-    return versions
-
-
 def run_info(
     trials: pd.DataFrame, storage: str | BaseStorage, study_attrs: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -228,7 +217,7 @@ def run_info(
         "hashes": _hash_fields(study.config or {}),
         "failure_reasons": dict(failures.most_common()),
         "study_versions": study.versions,
-        "versions": installed_versions(),
+        "versions": installed_versions(VERSION_PACKAGES),
     }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from importlib import metadata
 from typing import Any
 
 import yaml
@@ -21,8 +20,6 @@ from fasnas.data.layout import Layout
 from fasnas.data.protocols import config_protocol
 from fasnas.errors import CheckpointError, ConfigError, DataError
 from fasnas.teacher.file import sha256_file
-
-VERSION_PACKAGES = ("fasnas", "optuna", "torch", "timm", "open_clip_torch")
 
 
 def space_sha256(config: StudyConfig) -> str:
@@ -179,14 +176,3 @@ def fingerprint_difference(stored: dict, mine: dict) -> str | None:
             here = _show(ours[key]) if key in ours else "(not set)"
             return f"{key}: the study has {study_value}, this config has {here}"
     return None
-
-
-def versions() -> dict[str, str]:
-    """Installed versions of fasnas and the packages its numbers depend on."""
-    found = {}
-    for package in VERSION_PACKAGES:
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found

@@ -30,11 +30,11 @@ from fasnas.search.fingerprint import (
     bench_fingerprint,
     fingerprint_difference,
     study_fingerprint,
-    versions,
 )
 from fasnas.search.recovery import RetryStaleTrial
 from fasnas.search.settings import make_sampler
 from fasnas.storage import create_or_load, describe_url, open_storage, require_study
+from fasnas.versions import installed_versions
 
 RECORD_WAIT_S = 30.0  # how long a joining process waits for a study's creator to record it
 BENCH_SUFFIX = "-bench"
@@ -98,7 +98,7 @@ def record_study(study: Any, config: StudyConfig, role: Role, fingerprint: dict)
         objective_hter=objective.hter,
         search=asdict(config.search),
         config_hash=config.hash,
-        versions=versions(),
+        versions=installed_versions(),
     )
     record.write_study(study, config=fingerprint)
 

@@ -10,21 +10,11 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pg  # tests/pg.py (tests/ is on pytest's pythonpath)
 import pytest
 
 from fasnas.cli import main
 from fasnas.config import load_config
 from fasnas.search.session import open_session, set_budget
-
-
-@pytest.fixture
-def quick(tmp_path, make_layout) -> Path:
-    """A study config with a real tiny layout and placeholder teacher files."""
-    make_layout(tmp_path / "data", videos_per_class=2, size=32)
-    (tmp_path / "teachers").mkdir()
-    (tmp_path / "teachers" / "M.pt").write_bytes(b"teacher M")
-    return pg.write_config(tmp_path / "run", "tiny", ("M",), tmp_path)
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

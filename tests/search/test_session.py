@@ -25,15 +25,6 @@ from fasnas.search.settings import SearchSettings
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def quick(tmp_path, make_layout) -> Path:
-    """A study config with a real tiny layout and placeholder teacher files."""
-    make_layout(tmp_path / "data", videos_per_class=2, size=32)
-    (tmp_path / "teachers").mkdir()
-    (tmp_path / "teachers" / "M.pt").write_bytes(b"teacher M")
-    return pg.write_config(tmp_path / "run", "tiny", ("M",), tmp_path)
-
-
 def _settings(tmp_path, search: str) -> SearchSettings:
     path = tmp_path / "s.yaml"
     path.write_text(f"name: s\ndata: {{root: d}}\nsearch: {search}\n")

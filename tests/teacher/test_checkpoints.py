@@ -30,14 +30,6 @@ import open_clip  # noqa: E402
 MODEL = {"model_name": "tiny", "model_cfg": TINY_CONFIG}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---- FLIP's modules, rebuilt here with FLIP's attribute names (fas.py) ----------------------
 def tiny_clip(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)

@@ -17,14 +17,6 @@ ensure_torchvision()
 import open_clip  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_the_demo_resnet_teacher_is_flip_it_on_open_clips_modified_resnet() -> None:
     from fasnas.cost import model_cost
 

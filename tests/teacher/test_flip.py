@@ -22,14 +22,6 @@ FLIP_MEAN = (0.485, 0.456, 0.406)
 FLIP_STD = (0.229, 0.224, 0.225)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _teacher(variant: str, seed: int = 0) -> FlipTeacher:
     torch.manual_seed(seed)
     return build_teacher(variant, "tiny", TINY_CONFIG).eval()

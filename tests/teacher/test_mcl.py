@@ -14,14 +14,6 @@ from fasnas.teacher.flip import build_teacher
 from fasnas.teacher.mcl import build_mcl_mlp, info_nce_loss, prompt_consistency_loss, unit
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _teacher(variant: str, seed: int = 0):
     torch.manual_seed(seed)
     return build_teacher(variant, "tiny", TINY_CONFIG).eval()

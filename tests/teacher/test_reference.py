@@ -26,14 +26,6 @@ teacher: {{variant: flip-it, model: tiny, init: random, dir: {teachers}}}
 SOURCES = {"M": ("oulu", "casia", "replay"), "C": ("oulu", "msu", "replay")}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def config(tmp_path: Path):
     path = tmp_path / "study.yaml"

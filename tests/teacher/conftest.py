@@ -1,0 +1,10 @@
+"""Shared fixtures of the fasnas.teacher tests."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(one_torch_thread) -> None:
+    """Every test here runs torch on one thread (tests/conftest.py)."""
