@@ -171,24 +171,17 @@ def save_teacher(
     return TeacherInfo(file_sha256=sha256_file(out), **fields)
 
 
-def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
-    """Read a teacher file written by :func:`save_teacher`: ``(teacher in eval mode, info)``.
-
-    Raises:
-        CheckpointError: If the file is missing, unreadable, not a teacher file, of another
-            format version, or its weights do not match its recorded variant and model.
-    """
+def _read_payload(path: Path, *, mmap: bool = False) -> dict[str, Any]:
+    """The checked dict of a teacher file (``mmap``: tensors are mapped, not read)."""
     import torch
 
-    from fasnas.teacher.flip import FlipTeacher
-    from fasnas.teacher.safeload import first_line, names, numpy_safe_globals
+    from fasnas.teacher.safeload import first_line, numpy_safe_globals
 
-    path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: teacher file not found")
     try:
         with torch.serialization.safe_globals(numpy_safe_globals()):
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as error:
         raise CheckpointError(f"{path}: unreadable teacher file ({first_line(error)})") from None
     if not isinstance(payload, dict) or "format_version" not in payload:
@@ -204,6 +197,50 @@ def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
     missing = [key for key in _REQUIRED_FIELDS if key not in payload]
     if missing:
         raise CheckpointError(f"{path}: teacher file lacks {missing}")
+    return payload
+
+
+def _info(path: Path, payload: dict[str, Any]) -> TeacherInfo:
+    return TeacherInfo(
+        format_version=payload["format_version"],
+        variant=payload["variant"],
+        model_name=payload["model_name"],
+        model_cfg=payload["model_cfg"],
+        protocol=payload["protocol"],
+        sources=tuple(payload["sources"]),
+        source_sha256=payload.get("source_sha256"),
+        source_path=payload.get("source_path"),
+        threshold=payload.get("threshold"),
+        head_init=payload.get("head_init"),
+        head_seed=payload.get("head_seed"),
+        extra=dict(payload.get("extra") or {}),
+        file_sha256=sha256_file(path),
+    )
+
+
+def read_teacher_info(path: Path | str) -> TeacherInfo:
+    """The :class:`TeacherInfo` of a teacher file, without building the teacher (its tensors
+    are memory-mapped, not read: cheap for a CLIP ViT-B/16 file).
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable or not a teacher file.
+    """
+    path = Path(path)
+    return _info(path, _read_payload(path, mmap=True))
+
+
+def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
+    """Read a teacher file written by :func:`save_teacher`: ``(teacher in eval mode, info)``.
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, not a teacher file, of another
+            format version, or its weights do not match its recorded variant and model.
+    """
+    from fasnas.teacher.flip import FlipTeacher
+    from fasnas.teacher.safeload import names
+
+    path = Path(path)
+    payload = _read_payload(path)
     try:
         teacher = FlipTeacher(payload["variant"], payload["model_name"], payload["model_cfg"])
     except ConfigError as error:
@@ -224,19 +261,4 @@ def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:
             f"{path}: {len(wrong)} tensors have the wrong shape ({names(wrong)})"
         )
     teacher.load_state_dict(state_dict, strict=True)
-    info = TeacherInfo(
-        format_version=payload["format_version"],
-        variant=payload["variant"],
-        model_name=payload["model_name"],
-        model_cfg=payload["model_cfg"],
-        protocol=payload["protocol"],
-        sources=tuple(payload["sources"]),
-        source_sha256=payload.get("source_sha256"),
-        source_path=payload.get("source_path"),
-        threshold=payload.get("threshold"),
-        head_init=payload.get("head_init"),
-        head_seed=payload.get("head_seed"),
-        extra=dict(payload.get("extra") or {}),
-        file_sha256=sha256_file(path),
-    )
-    return teacher.eval(), info
+    return teacher.eval(), _info(path, payload)

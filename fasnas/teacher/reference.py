@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fasnas.config import StudyConfig
-from fasnas.teacher.resolve import load_protocol_teacher
+from fasnas.teacher.resolve import load_protocol_teacher, read_protocol_info
 
 THRESHOLDS = ("test-eer", "source-threshold")
 """The HTERs a teacher file's metrics hold: FLIP's test-EER threshold and the honest one."""
@@ -89,12 +89,12 @@ def teacher_reference(config: StudyConfig) -> dict[str, Any]:
     hter: dict[str, dict[str, float]] = {}
     name, gmacs = "FLIP teacher", None
     for index, protocol in enumerate(config.protocols):
-        teacher, info = load_protocol_teacher(config, protocol)
+        info = read_protocol_info(config, protocol)  # metadata only: no teacher is built
         if index == 0:
             name = teacher_name(info.variant, info.model_name)
             gmacs = stored_gmacs(info.extra)
-            if gmacs is None:
-                gmacs = teacher_gmacs(teacher)
+            if gmacs is None:  # an imported file: count them on the built teacher
+                gmacs = teacher_gmacs(load_protocol_teacher(config, protocol)[0])
         hter[protocol] = stored_hters(info.extra)
     mean_hter: dict[str, float | None] = {}
     for threshold in THRESHOLDS:

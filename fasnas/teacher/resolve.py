@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fasnas.config import StudyConfig, TeacherConfig
+from fasnas.config import StudyConfig
+from fasnas.teacher.settings import TeacherConfig
 from fasnas.data.protocols import Protocol, config_protocol
 from fasnas.errors import CheckpointError
 
@@ -36,6 +37,32 @@ def check_no_leakage(path: Path, sources: tuple[str, ...], protocol: Protocol) -
         )
 
 
+def protocol_teacher_path(config: StudyConfig, name: str) -> Path:
+    """``<teacher.dir>/<name>.pt``; a CheckpointError saying how to make it when missing."""
+    path = config.teacher.file_for(name)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no teacher for protocol {name}; run `fasnas teacher train --config "
+            f"{config.path} --protocol {name}` or `fasnas teacher import ... --out {path}`"
+        )
+    return path
+
+
+def read_protocol_info(config: StudyConfig, name: str):
+    """The vetted :class:`~fasnas.teacher.file.TeacherInfo` of protocol ``name``'s teacher,
+    without building the teacher.
+
+    Raises:
+        CheckpointError: When the file is missing or corrupt, or trained on the target.
+    """
+    from fasnas.teacher.file import read_teacher_info
+
+    path = protocol_teacher_path(config, name)
+    info = read_teacher_info(path)
+    check_no_leakage(path, tuple(info.sources), config_protocol(config, name))
+    return info
+
+
 def load_protocol_teacher(config: StudyConfig, name: str):
     """Load ``<teacher.dir>/<name>.pt`` and vet it for ``name``'s protocol.
 
@@ -47,12 +74,7 @@ def load_protocol_teacher(config: StudyConfig, name: str):
     """
     from fasnas.teacher.file import load_teacher
 
-    path = config.teacher.file_for(name)
-    if not path.is_file():
-        raise CheckpointError(
-            f"{path}: no teacher for protocol {name}; run `fasnas teacher train --config "
-            f"{config.path} --protocol {name}` or `fasnas teacher import ... --out {path}`"
-        )
+    path = protocol_teacher_path(config, name)
     teacher, info = load_teacher(path)
     check_no_leakage(path, tuple(info.sources), config_protocol(config, name))
     return teacher, info

@@ -122,3 +122,25 @@ def test_a_missing_teacher_file_is_an_error(config) -> None:
 def test_teacher_names() -> None:
     assert teacher_name("flip-it", "ViT-B-16-quickgelu") == "FLIP teacher (flip-it, CLIP ViT-B/16)"
     assert teacher_name("flip-v", "tiny-rn") == "FLIP teacher (flip-v, tiny-rn)"
+
+
+def test_stored_gmacs_mean_no_teacher_is_built(config, monkeypatch) -> None:
+    """A report of a study on CLIP ViT-B/16 teachers reads metadata only (mmap), builds none."""
+    import fasnas.teacher.file as teacher_file
+
+    save(config, "M", {"metrics": metrics(0.10, 0.20), "gmacs": 1.5})
+    save(config, "C", {"metrics": metrics(0.30, 0.25), "gmacs": 1.5})
+
+    def refuse(path):
+        raise AssertionError(f"built the teacher of {path}")
+
+    monkeypatch.setattr(teacher_file, "load_teacher", refuse)
+    assert teacher_reference(config)["gmacs"] == 1.5
+
+
+def test_the_info_read_without_the_model_is_the_loaded_one(config) -> None:
+    from fasnas.teacher.file import read_teacher_info
+
+    save(config, "M", {"metrics": metrics(0.10, 0.20)})
+    path = config.teacher.file_for("M")
+    assert read_teacher_info(path) == load_teacher(path)[1]
