@@ -111,6 +111,15 @@ def _add_data(commands: argparse._SubParsersAction) -> None:
 
 
 def _protocols(args: argparse.Namespace, config) -> list[str]:
+    """``--protocol`` (every name checked before any protocol runs), or the config's."""
+    from fasnas.data.protocols import get_protocol
+    from fasnas.errors import ConfigError
+
+    for name in args.protocol or ():
+        try:
+            get_protocol(name)
+        except ConfigError as error:
+            raise ConfigError(f"--protocol: {error}") from None
     return args.protocol or list(config.protocols)
 
 

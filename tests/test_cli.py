@@ -71,3 +71,14 @@ def test_an_oserror_without_a_path_is_a_bug_with_its_traceback(monkeypatch) -> N
     monkeypatch.setattr(fasnas.cost, "describe_cost", broken)
     with pytest.raises(OSError, match="the driver failed"):
         main(["cost", "resnet18"])
+
+
+@pytest.mark.parametrize("command", ["train", "cache"])
+def test_a_bad_protocol_is_refused_before_any_protocol_runs(tmp_path, capsys, command) -> None:
+    config = tmp_path / "study.yaml"
+    config.write_text("name: s\ndata: {root: data}\nteacher: {model: tiny, init: random}\n")
+    argv = ["teacher", command, "--config", str(config), "--protocol", "M", "Q"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("error: --protocol: ") and "'Q'" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # nothing written
