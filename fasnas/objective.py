@@ -7,9 +7,12 @@ rejected before any training; the budget is a hard constraint set on the trial
 is trained on the sources of each protocol, with knowledge distillation from the cached
 teacher outputs, and tested on the held-out domain.
 
-The trial returns ``(mean HTER over protocols, GMACs)``, or ``(mean HTER, GMACs, latency ms)``.
-The HTER used is ``test-eer`` (FLIP's convention, the default) or ``source-threshold``
-(honest). Both metric sets, per protocol, go into the trial's record (:mod:`fasnas.record`).
+The trial returns ``(mean selection value over protocols, GMACs)`` (``, latency ms`` with
+``objective.latency``). The selection value is what ``objective.select_on`` names
+(:mod:`fasnas.selection`): the source-validation EER by default, which never looks at the
+target. Every protocol's source-validation metrics and both target metric sets (test-EER and
+source threshold) go into the trial's record (:mod:`fasnas.record`), never into the values
+unless the study selects on the target (an oracle).
 The training loss is composed from the trial's DistillSpec by :mod:`fasnas.distill.compose`.
 
 A failing trial (NaN loss, out of memory, a student that cannot be built at that size) records
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fasnas import record
+from fasnas import loso, record, selection
 from fasnas.config import StudyConfig
 from fasnas.cost import spec_cost
 from fasnas.data.frameset import study_frames
@@ -48,7 +51,7 @@ from fasnas.search.settings import ObjectiveSettings
 from fasnas.students import StudentBuildError, create_student
 from fasnas.teacher.cache import protocol_outputs
 from fasnas.teacher.resolve import load_protocol_teacher
-from fasnas.train import Augment, evaluate_model, fit, seed_everything
+from fasnas.train import Augment, evaluate_model, fit, predict_scores, seed_everything
 
 REJECTED_HTER = 1.0  # placeholder value of a trial rejected for its budget (never on a front)
 
@@ -74,11 +77,6 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, StudentBuildError):
         return f"build-failed: {error}"
     return f"{type(error).__name__}: {error}"
-
-
-def summarise(per_protocol: dict[str, dict], hter: str) -> float:
-    """Mean over protocols of the chosen HTER."""
-    return float(np.mean([result[hter]["hter"] for result in per_protocol.values()]))
 
 
 OnProtocol = Callable[[Any, str, dict[str, Any]], None]
@@ -160,19 +158,19 @@ class StudentObjective:
         self._prepared[protocol] = prepared
         return prepared
 
-    def run_protocol(self, protocol: str, student_spec, distill, seed: int) -> dict[str, Any]:
-        """Train a fresh student on ``protocol``'s sources and score it on its target."""
+    def fit_student(self, prepared, student_spec, distill, seed: int, frames, outputs):
+        """Train a fresh student on ``frames`` (teacher ``outputs`` of those frames).
 
-        prepared = self.prepare(protocol)
+        Returns:
+            ``(student, norm, fitted)``.
+        """
         seed_everything(seed)
         student = create_student(student_spec, embed_dim=prepared.embed_dim)
         norm = prepared.preprocess.resized(student_spec.img_size)
-        loss_fn = training_loss(
-            student, distill, prepared.outputs, online_teacher=prepared.teacher
-        )
+        loss_fn = training_loss(student, distill, outputs, online_teacher=prepared.teacher)
         fitted = fit(
             student,
-            prepared.frames.source_train,
+            frames,
             loss_fn,
             norm=norm,
             iterations=distill.iterations,
@@ -185,21 +183,49 @@ class StudentObjective:
             warmup_frac=distill.warmup_frac,
             progress=False,
         )
+        return student, norm, fitted
+
+    def inner_folds(self, prepared, student_spec, distill, seed: int) -> dict[str, Any]:
+        """The leave-one-source-out folds of a protocol (:mod:`fasnas.loso`)."""
+
+        def fit_fold(frames, outputs):
+            student, norm, _ = self.fit_student(
+                prepared, student_spec, distill, seed, frames, outputs
+            )
+            forward = lambda x: student(x)[0]  # noqa: E731
+            return lambda fs: predict_scores(forward, fs, norm=norm, device=self.device)
+
+        return loso.inner_folds(prepared.frames, prepared.outputs, fit_fold)
+
+    def run_protocol(self, protocol: str, student_spec, distill, seed: int) -> dict[str, Any]:
+        """Train a fresh student on ``protocol``'s sources and score it on source validation
+        and its target (and, for leave-one-source-out selection, its inner folds first)."""
+        prepared = self.prepare(protocol)
+        inner = None
+        if self.settings.select_on == selection.LOSO:
+            inner = self.inner_folds(prepared, student_spec, distill, seed)
+        frames = prepared.frames
+        student, norm, fitted = self.fit_student(
+            prepared, student_spec, distill, seed, frames.source_train, prepared.outputs
+        )
         start = time.perf_counter()
         metrics = evaluate_model(
             lambda x: student(x)[0],
-            prepared.frames.source_val,
-            prepared.frames.target_test,
+            frames.source_val,
+            frames.target_test,
             norm=norm,
             device=self.device,
         )
         self.last_student = student
-        return {
+        result = {
             **metrics,
             "train_seconds": fitted.seconds,
             "eval_seconds": time.perf_counter() - start,
             "final_loss": fitted.final_loss,
         }
+        if inner is not None:
+            result[selection.INNER] = inner
+        return result
 
     def cost_of(self, trial, student_spec):
         """Count the spec's cost (from the spec alone) and record it, with the budget
@@ -217,8 +243,13 @@ class StudentObjective:
         record.set_budget_constraint(trial, max(violations))
         return cost, max(violations)
 
-    def values(self, mean_hter: float, cost) -> tuple[float, ...]:
-        values = (mean_hter, cost.gmacs)
+    def selection_of(self, result: dict[str, Any]) -> float:
+        """A protocol result's selection value (:func:`fasnas.selection.protocol_value`)."""
+        return selection.protocol_value(result, self.settings.select_on, self.settings.hter)
+
+    def values(self, mean_selection: float, cost) -> tuple[float, ...]:
+        """The trial's objective values: the mean selection value, GMACs[, latency]."""
+        values = (mean_selection, cost.gmacs)
         return values + (cost.latency_ms,) if self.settings.latency else values
 
     def trial_seed_of(self, trial) -> int:
@@ -273,14 +304,15 @@ class StudentObjective:
                     result = self.run_protocol(protocol, student_spec, distill, seed)
                     self.save_protocol(trial, protocol, result, seed)
                 per_protocol[protocol] = result
-                record.write_protocol(trial, protocol, result, self.settings.hter)
+                value = self.selection_of(result)
+                record.write_protocol(trial, protocol, result, self.settings.hter, value)
                 if self.after_protocol is not None:
                     self.after_protocol(trial, protocol, per_protocol)
-            mean_hter = summarise(per_protocol, self.settings.hter)
+            mean = float(np.mean([self.selection_of(r) for r in per_protocol.values()]))
             record.write_train_seconds(
                 trial, sum(r["train_seconds"] for r in per_protocol.values())
             )
-            return self.values(finite_or_fail(mean_hter, "HTER"), cost)
+            return self.values(finite_or_fail(mean, "selection metric"), cost)
         except optuna.TrialPruned:
             raise
         except Exception as error:  # noqa: BLE001 - every failure is recorded, the study goes on

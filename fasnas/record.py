@@ -13,7 +13,8 @@ A trial's record (keys as stored)::
     seed, family, img_size, student_spec, distill_spec   what was trained, with which seed
     gmacs, params, unsupported_ops, latency_ms            its cost, from the spec alone
     rejected                                              over budget, never trained
-    metrics.<P>, hter.<P>                                 per-protocol metrics (both thresholds)
+    metrics.<P>, hter.<P>, selection.<P>                  per-protocol metrics, target HTER,
+                                                          selection value (fasnas.selection)
     train_seconds                                         training time over all protocols
     fail_reason | prune_reason, partial_hter, partial_protocols
     retry_of, retry_count, retry_root, retry_reason       crash recovery (fasnas.search.recovery)
@@ -56,6 +57,7 @@ KD = "kd"
 BENCH_SEED = "bench_seed"
 _METRICS = "metrics."
 _HTER = "hter."
+_SELECTION = "selection."
 _ARTIFACTS = "artifact."
 _REUSED = "reused_from."
 
@@ -67,6 +69,7 @@ CONFIG_HASH = "config_hash"
 CREATED_AT = "created_at"
 BUDGET = "budget"
 OBJECTIVE_HTER = "objective_hter"
+SELECT_ON = "select_on"
 SEARCH = "search"
 VERSIONS = "versions"
 TEACHER = "teacher"
@@ -81,6 +84,11 @@ def metrics_key(protocol: str) -> str:
 def hter_key(protocol: str) -> str:
     """The key of one protocol's objective HTER."""
     return f"{_HTER}{protocol}"
+
+
+def selection_key(protocol: str) -> str:
+    """The key of one protocol's selection value (:mod:`fasnas.selection`)."""
+    return f"{_SELECTION}{protocol}"
 
 
 def artifacts_key(protocol: str) -> str:
@@ -174,6 +182,16 @@ class TrialRecord:
         """``{protocol: objective HTER}`` of every protocol done, in stored order."""
         return {key[len(_HTER) :]: v for key, v in self.attrs.items() if key.startswith(_HTER)}
 
+    def selection_values(self) -> dict[str, Any]:
+        """``{protocol: selection value}`` of every protocol done; a trial made before
+        ``select_on`` existed selected on its objective HTER, which stands in for it."""
+        found = {
+            key[len(_SELECTION) :]: v
+            for key, v in self.attrs.items()
+            if key.startswith(_SELECTION)
+        }
+        return found or self.objective_hters()
+
     def metric_protocols(self) -> list[str]:
         """Every protocol that has metrics, in stored order."""
         return [key[len(_METRICS) :] for key in self.attrs if key.startswith(_METRICS)]
@@ -237,10 +255,14 @@ def mark_rejected(trial: Any, reason: str) -> None:
     trial.set_user_attr(REJECTED, reason)
 
 
-def write_protocol(trial: Any, protocol: str, result: dict[str, Any], hter: str) -> None:
-    """One protocol's metrics (both thresholds, times, loss) and its objective HTER."""
+def write_protocol(
+    trial: Any, protocol: str, result: dict[str, Any], hter: str, selection: float
+) -> None:
+    """One protocol's metrics (source-val, both target thresholds, times, loss), its target
+    HTER at the objective's threshold, and its selection value."""
     trial.set_user_attr(metrics_key(protocol), result)
     trial.set_user_attr(hter_key(protocol), result[hter]["hter"])
+    trial.set_user_attr(selection_key(protocol), selection)
 
 
 def write_train_seconds(trial: Any, seconds: float) -> None:
@@ -340,6 +362,10 @@ class StudyRecord:
         return self.attrs.get(OBJECTIVE_HTER)
 
     @property
+    def select_on(self) -> str | None:
+        return self.attrs.get(SELECT_ON)
+
+    @property
     def search(self) -> dict[str, Any]:
         return self.attrs.get(SEARCH) or {}
 
@@ -368,7 +394,17 @@ def write_study(study: Any, **values: Any) -> None:
     Keys are this module's study key constants' values (config, config_hash, created_at,
     budget, objective_hter, search, versions, teacher); an unknown key is a bug.
     """
-    known = {CONFIG, CONFIG_HASH, CREATED_AT, BUDGET, OBJECTIVE_HTER, SEARCH, VERSIONS, TEACHER}
+    known = {
+        CONFIG,
+        CONFIG_HASH,
+        CREATED_AT,
+        BUDGET,
+        OBJECTIVE_HTER,
+        SELECT_ON,
+        SEARCH,
+        VERSIONS,
+        TEACHER,
+    }
     for key, value in values.items():
         if key not in known:
             raise KeyError(f"not a study record key: {key!r}")

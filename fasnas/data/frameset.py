@@ -63,6 +63,29 @@ class FrameSet:
     def __len__(self) -> int:
         return len(self.rows)
 
+    def subset(self, mask: np.ndarray) -> FrameSet:
+        """The frames where ``mask`` (bool, one per frame) holds, in order."""
+        mask = np.asarray(mask, dtype=bool)
+        return FrameSet(
+            self.caches,
+            self.which[mask],
+            self.rows[mask],
+            self.labels[mask],
+            self.domains[mask],
+            self.video_ids[mask],
+        )
+
+    def concat(self, other: FrameSet) -> FrameSet:
+        """This set's frames, then ``other``'s."""
+        return FrameSet(
+            self.caches + other.caches,
+            np.concatenate([self.which, other.which + len(self.caches)]),
+            np.concatenate([self.rows, other.rows]),
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.domains, other.domains]),
+            np.concatenate([self.video_ids, other.video_ids]),
+        )
+
     @property
     def keys(self) -> tuple[str, ...]:
         """The content keys of the caches, in order (for hashing what a run used)."""

@@ -7,11 +7,12 @@ Owns the ``early_stopping:`` section of a study config, the pure decision rule
 Optuna cannot prune multi-objective studies (``trial.report`` and ``trial.should_prune`` raise
 NotImplementedError, docs/facts.md §1), so fasnas does it itself. A trial trains one student per
 protocol in the study's protocol order; after each protocol its *partial HTER* (the mean over the
-protocols done so far of the objective's HTER) is compared with the finished trials at the same
-*fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that hold the
-objective HTER of every protocol this trial has done. Their partial HTER is the mean over the same
-protocols, so the comparison is like for like. A stopped trial is PRUNED; its partial values and
-its reason are in its record (:func:`fasnas.record.mark_pruned`).
+protocols done so far of its selection value, :mod:`fasnas.selection`: the source-validation
+EER by default, never the target under an honest rule) is compared with the finished trials at
+the same *fidelity*: the COMPLETE trials, and the PRUNED ones that got at least as far, that
+hold the selection value of every protocol this trial has done. Their partial HTER is the mean
+over the same protocols, so the comparison is like for like. A stopped trial is PRUNED; its
+partial values and its reason are in its record (:func:`fasnas.record.mark_pruned`).
 
 Config (every key optional; a missing section, or ``enabled: false``, turns it off;
 ``early_stopping: true`` takes every default)::
@@ -60,7 +61,7 @@ from typing import Any
 
 import numpy as np
 
-from fasnas import record
+from fasnas import record, selection
 from fasnas.errors import ConfigError
 from fasnas.schema import at_least, build, one_of
 
@@ -172,10 +173,10 @@ class EarlyStopper:
     """The ``after_protocol`` hook of :class:`~fasnas.objective.StudentObjective`.
 
     Called as ``hook(trial, protocol, results_so_far)`` after each protocol, with the results of
-    the protocols done so far (in the study's order). It reads the trial's GMACs and
-    each result's ``[hter]["hter"]``; when :func:`should_stop` gives a reason it records
-    the reason and the partial values (:func:`fasnas.record.mark_pruned`) and raises
-    ``optuna.TrialPruned``.
+    the protocols done so far (in the study's order). It reads the trial's GMACs and each
+    result's selection value (:func:`fasnas.selection.protocol_value`); when
+    :func:`should_stop` gives a reason it records the reason and the partial values
+    (:func:`fasnas.record.mark_pruned`) and raises ``optuna.TrialPruned``.
 
     Not thread-safe: give each worker thread its own hook. Several processes may share a study.
     """
@@ -186,18 +187,22 @@ class EarlyStopper:
         study: Any,
         protocols: Sequence[str],
         hter: str = "test-eer",
+        select_on: str = selection.TARGET_TEST,
     ) -> None:
         """
         Args:
             settings: The rule and its parameters.
             study: The ``optuna.Study`` the trials belong to.
             protocols: The study's protocols, in the order trials run them.
-            hter: Which HTER the objective minimises (``test-eer`` or ``source-threshold``).
+            hter: The objective's target threshold (``test-eer`` or ``source-threshold``).
+            select_on: The study's selection rule: the values compared (never the target
+                under an honest rule).
         """
         self.settings = settings
         self.study = study
         self.protocols = tuple(protocols)
         self.hter = hter
+        self.select_on = select_on
         self._columns = {name: i for i, name in enumerate(self.protocols)}
         self._seen: set[int] = set()  # numbers of the finished trials already parsed
         self._gmacs = np.empty(0)
@@ -212,7 +217,14 @@ class EarlyStopper:
         gmacs = record.TrialRecord.of(trial).gmacs
         if gmacs is None:
             return
-        partial = float(np.mean([results_so_far[p][self.hter]["hter"] for p in done]))
+        partial = float(
+            np.mean(
+                [
+                    selection.protocol_value(results_so_far[p], self.select_on, self.hter)
+                    for p in done
+                ]
+            )
+        )
         reason = should_stop(partial, float(gmacs), self.comparable(done), self.settings)
         if reason is None:
             return
@@ -249,7 +261,7 @@ class EarlyStopper:
             self._seen.add(trial.number)
             trial_record = record.TrialRecord.of(trial)
             gmacs[row] = _number(trial_record.gmacs)
-            for protocol, value in trial_record.objective_hters().items():
+            for protocol, value in trial_record.selection_values().items():
                 column = self._column(protocol)
                 if column >= hters.shape[1]:
                     hters = np.pad(hters, ((0, 0), (0, 1)), constant_values=np.nan)
@@ -273,7 +285,11 @@ def _number(value: Any) -> float:
 
 
 def build_early_stopper(
-    settings: EarlyStopSettings | None, study: Any, protocols: Sequence[str], hter: str
+    settings: EarlyStopSettings | None,
+    study: Any,
+    protocols: Sequence[str],
+    hter: str,
+    select_on: str = selection.TARGET_TEST,
 ) -> EarlyStopper | None:
     """The early-stopping hook of a study, or None when the config does not turn it on.
 
@@ -281,8 +297,9 @@ def build_early_stopper(
         settings: The config's ``early_stopping:`` section (None: absent).
         study: The ``optuna.Study`` whose finished trials are compared.
         protocols: The study's protocols, in the order trials run them.
-        hter: The objective's HTER choice.
+        hter: The objective's target threshold.
+        select_on: The study's selection rule (what early stopping compares).
     """
     if settings is None or not settings.enabled:
         return None
-    return EarlyStopper(settings, study, protocols, hter)
+    return EarlyStopper(settings, study, protocols, hter, select_on)

@@ -19,6 +19,7 @@ from fasnas.config import StudyConfig
 from fasnas.data.layout import Layout
 from fasnas.data.protocols import config_protocol
 from fasnas.errors import CheckpointError, ConfigError, DataError
+from fasnas.selection import TARGET_TEST
 from fasnas.teacher.file import sha256_file
 
 
@@ -118,7 +119,7 @@ def study_fingerprint(config: StudyConfig) -> dict[str, Any]:
             "protocols": list(config.protocols),
             "space": SearchSpace.load(require_space(config)).name,
             "space_sha256": space_sha256(config),
-            "objective": asdict(config.objective),
+            "objective": _objective(config),
             "sampler": config.search.sampler,
             "seed": config.seed,
             "data": _data_options(config, benchmark=True),
@@ -132,6 +133,16 @@ def study_fingerprint(config: StudyConfig) -> dict[str, Any]:
             "early_stopping": config.raw.get("early_stopping"),
         }
     )
+
+
+def _objective(config: StudyConfig) -> dict[str, Any]:
+    """The objective section; ``select_on: target-test`` is left out, so that a study made
+    before ``select_on`` existed (which selected on the target) and a config that says
+    ``target-test`` agree."""
+    objective = asdict(config.objective)
+    if objective["select_on"] == TARGET_TEST:
+        del objective["select_on"]
+    return objective
 
 
 def bench_fingerprint(config: StudyConfig) -> dict[str, Any]:

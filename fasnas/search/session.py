@@ -96,6 +96,7 @@ def record_study(study: Any, config: StudyConfig, role: Role, fingerprint: dict)
         created_at=now,
         budget=budget_for(config.search, now, n_trials, None, now),
         objective_hter=objective.hter,
+        select_on=objective.select_on,
         search=asdict(config.search),
         config_hash=config.hash,
         versions=installed_versions(),

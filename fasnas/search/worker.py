@@ -260,8 +260,9 @@ def build_objective(session: StudySession, study: Any) -> Any:
         space = SearchSpace.load(require_space(config))
     stopper = None
     if role.early_stopping:
+        objective = config.objective
         stopper = build_early_stopper(
-            config.early_stopping, study, config.protocols, config.objective.hter
+            config.early_stopping, study, config.protocols, objective.hter, objective.select_on
         )
     return StudentObjective(
         config,

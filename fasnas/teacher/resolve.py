@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fasnas.config import StudyConfig
-from fasnas.teacher.settings import TeacherConfig
 from fasnas.data.protocols import Protocol, config_protocol
 from fasnas.errors import CheckpointError
+from fasnas.teacher.settings import TeacherConfig
 
 
 def model_spec(teacher: TeacherConfig) -> tuple[str, dict | None]:
