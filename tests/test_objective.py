@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 
@@ -99,7 +100,10 @@ def test_a_trial_trains_every_protocol_and_stores_both_metric_sets(prepared) -> 
             assert keys <= set(metrics[threshold])
         assert metrics["train_seconds"] > 0
         assert attrs[f"hter.{protocol}"] == metrics["test-eer"]["hter"]
-    mean = (attrs["hter.M"] + attrs["hter.C"]) / 2
+    # the sampler gets the source-validation EER (select_on: source-val), never the target
+    for protocol in ("M", "C"):
+        assert attrs[f"selection.{protocol}"] == attrs[f"metrics.{protocol}"]["source-val"]["eer"]
+    mean = (attrs["selection.M"] + attrs["selection.C"]) / 2
     assert trial.values[0] == pytest.approx(mean)
     assert trial.values[1] == pytest.approx(attrs["gmacs"])
     assert attrs["seed"] == trial_seed(config.seed, 0)
@@ -116,9 +120,9 @@ def test_a_trial_trains_every_protocol_and_stores_both_metric_sets(prepared) -> 
 
 
 @pytest.mark.slow
-def test_the_honest_threshold_can_be_the_objective(prepared) -> None:
+def test_the_target_at_the_source_threshold_can_be_the_oracle_objective(prepared) -> None:
     _, config = prepared
-    objective, settings = _objective(config, hter="source-threshold")
+    objective, settings = _objective(config, hter="source-threshold", select_on="target-test")
     study = _study(config, settings)
     study.optimize(objective, n_trials=1)
     attrs = study.trials[0].user_attrs
@@ -172,3 +176,90 @@ def test_objective_settings_are_validated(prepared, tmp_path) -> None:
     latency = ObjectiveSettings(latency=True)
     assert latency.directions == ["minimize"] * 3
     assert latency.metric_names[-1] == "CPU latency (ms)"
+
+
+def test_select_on_is_validated_and_defaults_to_source_val(prepared, tmp_path) -> None:
+    from fasnas.errors import ConfigError
+
+    root, _ = prepared
+    config = make_study(tmp_path, root / "data")
+    assert config.objective.select_on == "source-val"
+    assert config.objective.metric_names[0] == "mean source-val EER (select_on: source-val)"
+    choices = r"\['source-val', 'leave-one-source-out', 'target-test'\], got 'test'"
+    with pytest.raises(ConfigError, match=r"study.yaml: objective.select_on: expected one of "):
+        make_study(tmp_path, root / "data", objective="{select_on: test}")
+    with pytest.raises(ConfigError, match=choices):
+        make_study(tmp_path, root / "data", objective="{select_on: test}")
+    oracle = make_study(tmp_path, root / "data", objective="{select_on: target-test}")
+    assert "oracle (selects on the target)" in oracle.objective.metric_names[0]
+
+
+def _frames_with_target(frames, target):
+    import dataclasses
+
+    return dataclasses.replace(frames, target_test=target)
+
+
+def test_the_selection_and_the_source_threshold_never_read_the_target(prepared) -> None:
+    """Leak test: a different target test set (other scores, flipped labels) leaves the
+    selection value and the source threshold unchanged; the target metrics change."""
+    import dataclasses
+
+    _, config = prepared
+    objective, _ = _objective(config)
+    space = SearchSpace.load(config.path.parent / "space.yaml")
+    spec, distill = space.fixed({"family": "vit", "vit.embed_dim": 32, "w_kd": 0.5})
+    first = objective.run_protocol("M", spec, distill, seed=5)
+    prepared_m = objective.prepare("M")
+    target = prepared_m.frames.target_test
+    real_videos = sorted(set(target.video_ids[target.labels == 1]))
+    keep = ~np.isin(target.video_ids, real_videos[: len(real_videos) // 2])  # half the real
+    changed = target.subset(keep)
+    changed = dataclasses.replace(changed, labels=1 - changed.labels)  # and flipped labels
+    objective._prepared["M"] = dataclasses.replace(
+        prepared_m, frames=_frames_with_target(prepared_m.frames, changed)
+    )
+    try:
+        second = objective.run_protocol("M", spec, distill, seed=5)
+    finally:
+        objective._prepared["M"] = prepared_m
+    assert second["source-val"] == first["source-val"]
+    assert objective.selection_of(second) == objective.selection_of(first)
+    threshold = first["source-threshold"]["threshold"]
+    assert second["source-threshold"]["threshold"] == threshold == first["source-val"]["threshold"]
+    assert second["source-threshold"]["hter"] != first["source-threshold"]["hter"]
+    assert second["test-eer"]["threshold"] != first["test-eer"]["threshold"]  # target changed
+    # the source-val set really is the source validation videos, not the target's
+    assert first["source-val"]["n_videos"] == len(set(prepared_m.frames.source_val.video_ids))
+    assert first["test-eer"]["n_videos"] == len(set(target.video_ids))
+
+
+def test_leave_one_source_out_trains_without_each_source_and_averages_the_folds(
+    prepared, monkeypatch
+) -> None:
+    from fasnas import loso
+
+    _, config = prepared
+    objective, _ = _objective(config, select_on="leave-one-source-out")
+    space = SearchSpace.load(config.path.parent / "space.yaml")
+    spec, distill = space.fixed({"family": "vit", "vit.embed_dim": 32, "w_kd": 0.5})
+    trained_on: list[set[str]] = []
+    real = loso.inner_folds
+
+    def spy(frames, outputs, fit):
+        def recording_fit(train, fold_outputs):
+            trained_on.append({str(d) for d in train.domains})
+            assert fold_outputs is None or len(fold_outputs.positions) == len(train)
+            return fit(train, fold_outputs)
+
+        return real(frames, outputs, recording_fit)
+
+    monkeypatch.setattr(loso, "inner_folds", spy)
+    result = objective.run_protocol("M", spec, distill, seed=5)
+    sources = {"casia", "replay", "oulu"}  # M: the target msu never takes part
+    assert set(result["inner"]) == sources
+    assert trained_on == [sources - {held} for held in sorted(sources)]
+    folds = result["inner"].values()
+    expected = sum(fold["hter"] for fold in folds) / 3
+    assert objective.selection_of(result) == pytest.approx(expected)
+    assert all(0 <= fold["hter"] <= 1 and fold["n_videos"] > 0 for fold in folds)

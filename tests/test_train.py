@@ -145,3 +145,29 @@ def test_evaluate_model_reports_both_thresholds(frames) -> None:
     assert result["test-eer"]["hter"] == 0.0
     assert result["source-threshold"]["hter"] == 0.0
     assert result["test-eer"]["n_videos"] == 8
+
+
+def test_the_source_threshold_comes_from_source_validation_only() -> None:
+    """Source validation and target with different score distributions: the source threshold
+    is the EER threshold of the former, and the target's own EER threshold differs."""
+    from types import SimpleNamespace
+
+    from fasnas.metrics import eer_threshold
+    from fasnas.train import evaluate_scores
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 20)
+    ids = np.arange(40)
+    val_scores = np.where(labels == 1, rng.uniform(0.5, 0.9, 40), rng.uniform(0.1, 0.6, 40))
+    test_scores = np.where(labels == 1, rng.uniform(0.05, 0.3, 40), rng.uniform(0.0, 0.12, 40))
+    val = SimpleNamespace(labels=labels, video_ids=ids)
+    test = SimpleNamespace(labels=labels, video_ids=ids + 100)
+    result = evaluate_scores(val_scores, val, test_scores, test)
+    source = eer_threshold(val_scores, labels, ids)
+    assert result["source-threshold"]["threshold"] == source
+    assert result["source-val"]["threshold"] == source
+    assert result["test-eer"]["threshold"] == eer_threshold(test_scores, labels, ids + 100)
+    assert abs(result["test-eer"]["threshold"] - source) > 0.1
+    moved = evaluate_scores(val_scores, val, test_scores + 0.5, test)  # another target
+    assert moved["source-val"] == result["source-val"]
+    assert moved["source-threshold"]["threshold"] == source

@@ -332,3 +332,19 @@ def test_hook_inside_optimize_leaves_pruned_trials(study: optuna.Study) -> None:
     assert states == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED] * 3
     assert all(t.user_attrs["partial_protocols"] == ["M"] for t in study.trials[2:])
     assert [t.number for t in study.best_trials] == [0]
+
+
+def test_an_honest_study_stops_on_the_selection_value_never_the_target(study) -> None:
+    """select_on: source-val: the others' selection.<P> and this trial's source-val EER are
+    compared; their target HTERs (hter.<P>) and this trial's test-EER HTER play no part."""
+    for gmacs in (0.1, 0.2, 0.3, 0.4):
+        # on the target these trials look bad (0.9); on source validation they are good (0.1)
+        finished(study, gmacs, {"M": 0.9, "C": 0.9}, **{"selection.M": 0.1, "selection.C": 0.1})
+    settings = EarlyStopSettings(margin=0.05, min_trials=4)
+    hook = EarlyStopper(settings, study, ["M", "C"], "test-eer", "source-val")
+    trial = live_trial(study, 1.0)
+    good_target = {**result(0.05), "source-val": {"eer": 0.4}}  # best target, poor source-val
+    with pytest.raises(optuna.TrialPruned):
+        hook(trial, "M", {"M": good_target})
+    oracle = EarlyStopper(settings, study, ["M", "C"], "test-eer", "target-test")
+    oracle(live_trial(study, 1.0), "M", {"M": good_target})  # on the target it leads: goes on
