@@ -145,12 +145,18 @@ def _objective(config: StudyConfig) -> dict[str, Any]:
     return objective
 
 
+def _select_on(config: StudyConfig) -> dict[str, str]:
+    select_on = config.objective.select_on
+    return {} if select_on == TARGET_TEST else {"select_on": select_on}
+
+
 def bench_fingerprint(config: StudyConfig) -> dict[str, Any]:
     """What the bench study's trials depend on besides their model and seed (JSON-ready)."""
     return _jsonable(
         {
             "protocols": list(config.protocols),
             "objective_hter": config.objective.hter,
+            **_select_on(config),
             "bench": config.bench.record(),
             "data": _data_options(config, benchmark=False),
             "data_sha256": data_sha256(config),
