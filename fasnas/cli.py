@@ -125,6 +125,7 @@ def _protocols(args: argparse.Namespace, config) -> list[str]:
 
 def _teacher_import(args: argparse.Namespace) -> int:
     from fasnas.teacher.checkpoints import import_checkpoint
+    from fasnas.teacher.configs import BUILTIN_CONFIGS
 
     info = import_checkpoint(
         args.ckpt,
@@ -132,6 +133,7 @@ def _teacher_import(args: argparse.Namespace) -> int:
         args.protocol,
         args.out,
         model_name=args.model,
+        model_cfg=BUILTIN_CONFIGS.get(args.model),  # "tiny"/"tiny-rn", as teacher.model
         variant=args.variant,
         trust_pickle=args.trust_pickle,
     )
@@ -149,6 +151,15 @@ def _teacher_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for protocol in _protocols(args, config):
         print(train_teacher(config, protocol, progress=not args.quiet).summary(), flush=True)
+    return 0
+
+
+def _teacher_eval(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.teacher.eval import evaluate_teachers
+
+    config = load_config(args.config)
+    evaluate_teachers(config, _protocols(args, config), progress=not args.quiet)
     return 0
 
 
@@ -172,7 +183,7 @@ def _teacher_cache(args: argparse.Namespace) -> int:
 def _add_teacher(commands: argparse._SubParsersAction) -> None:
     from fasnas.teacher.settings import TEACHER_VARIANTS
 
-    teacher = commands.add_parser("teacher", help="import, fine-tune and cache FLIP teachers")
+    teacher = commands.add_parser("teacher", help="import, tune, evaluate, cache FLIP teachers")
     sub = teacher.add_subparsers(dest="teacher_command", required=True)
 
     imp = sub.add_parser("import", help="convert a FLIP / CLIP checkpoint into a teacher file")
@@ -182,7 +193,7 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("--protocol", required=True, help="M, C, I or O (its sources are recorded)")
     imp.add_argument("--out", required=True, type=Path, help="teacher file to write")
-    imp.add_argument("--model", default="ViT-B-16-quickgelu", help="open_clip config name")
+    imp.add_argument("--model", default="ViT-B-16-quickgelu", help="open_clip config, or tiny")
     imp.add_argument(
         "--variant",
         default=None,
@@ -198,6 +209,7 @@ def _add_teacher(commands: argparse._SubParsersAction) -> None:
 
     for name, handler, text in (
         ("train", _teacher_train, "fine-tune the teacher on each protocol's sources, evaluate"),
+        ("eval", _teacher_eval, "score each teacher file, store its metrics in it"),
         ("cache", _teacher_cache, "compute and cache teacher outputs for every frame"),
     ):
         command = sub.add_parser(name, help=text)

@@ -73,7 +73,7 @@ def test_an_oserror_without_a_path_is_a_bug_with_its_traceback(monkeypatch) -> N
         main(["cost", "resnet18"])
 
 
-@pytest.mark.parametrize("command", ["train", "cache"])
+@pytest.mark.parametrize("command", ["train", "cache", "eval"])
 def test_a_bad_protocol_is_refused_before_any_protocol_runs(tmp_path, capsys, command) -> None:
     config = tmp_path / "study.yaml"
     config.write_text("name: s\ndata: {root: data}\nteacher: {model: tiny, init: random}\n")

@@ -1,6 +1,7 @@
 """fasnas' own teacher file: one self-describing ``torch.save`` dict per protocol.
 
-Owns writing a teacher file (atomically, through :func:`fasnas._io.atomic_write`), reading it
+Owns writing a teacher file (atomically, through :func:`fasnas._io.atomic_write`), rewriting
+its ``extra`` in place (:func:`update_extra`, e.g. ``fasnas teacher eval``'s metrics), reading it
 back strictly (:func:`load_teacher`), what it records besides the weights
 (:class:`TeacherInfo`) and the sha256 that identifies it (:func:`sha256_file`). Foreign
 checkpoints become teacher files through :mod:`fasnas.teacher.checkpoints`; fine-tuned teachers
@@ -140,8 +141,6 @@ def save_teacher(
         ConfigError: On an empty ``sources`` or an unknown ``head_init``.
         CheckpointError: If ``out`` cannot be written (nothing is left half-written).
     """
-    import torch
-
     sources = check_sources(sources)
     if head_init is not None and head_init not in HEAD_INITS:
         raise ConfigError(f"unknown head_init {head_init!r}; expected one of {list(HEAD_INITS)}")
@@ -161,14 +160,38 @@ def save_teacher(
         "extra": dict(extra or {}),
     }
     state_dict = {key: value.detach().cpu() for key, value in teacher.state_dict().items()}
-    payload = {**fields, "state_dict": state_dict}
+    _write_payload(out, {**fields, "state_dict": state_dict})
+    return TeacherInfo(file_sha256=sha256_file(out), **fields)
+
+
+def _write_payload(out: Path, payload: dict[str, Any]) -> None:
+    """The one way a teacher file is written: ``torch.save`` through ``atomic_write``."""
+    import torch
+
     atomic_write(
         out,
         lambda stream: torch.save(payload, stream),
         error=CheckpointError,
         what="cannot write the teacher file",
     )
-    return TeacherInfo(file_sha256=sha256_file(out), **fields)
+
+
+def update_extra(path: Path | str, **extra: Any) -> TeacherInfo:
+    """Rewrite a teacher file with ``extra`` merged into its ``extra`` (atomically).
+
+    Every other field and every tensor is written back as read, so the weights do not change;
+    the file's sha256 does (it records ``extra``), which matters to whatever keys on it (the
+    teacher cache, study fingerprints).
+
+    Raises:
+        CheckpointError: If the file is missing, unreadable, not a teacher file, or cannot be
+            written (nothing is left half-written).
+    """
+    path = Path(path)
+    payload = _read_payload(path)
+    payload["extra"] = {**dict(payload.get("extra") or {}), **copy.deepcopy(extra)}
+    _write_payload(path, payload)
+    return _info(path, payload)
 
 
 def _read_payload(path: Path, *, mmap: bool = False) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """The ``teacher:`` section of a study config: which FLIP teacher distils, and its recipe.
 
 Owns :class:`TeacherConfig` (variant, open_clip model, init weights, files, cached or online
-mode) and :class:`TeacherRecipe` (FLIP's fine-tuning recipe, ``teacher.train``), with their
-checks. FLIP's recipe and its conventions are in ``docs/flip.md``.
+mode, whether its training saw the source-validation videos) and :class:`TeacherRecipe` (FLIP's
+fine-tuning recipe, ``teacher.train``), with their checks. FLIP's recipe and its conventions are
+in ``docs/flip.md``.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ class TeacherConfig:
     init_format: str = "openai"  # format of `init`: openai | open_clip | flip-v | flip-it | ...
     dir: Path = Path("teachers")  # teacher files, one per protocol: <dir>/<P>.pt
     mode: str = "cached"  # cached: read the teacher cache; online: run the teacher per batch
+    # did the teacher's training see the source-validation videos? null: detect it (a teacher
+    # `fasnas teacher train` made: no; an imported checkpoint: yes); see fasnas.teacher.eval
+    source_val_seen: bool | None = None
     train: TeacherRecipe = field(default_factory=TeacherRecipe)
 
     def file_for(self, protocol: str) -> Path:

@@ -7,7 +7,8 @@ config. Initial weights come from a local file (``teacher.init``), or from a ran
 when the config says ``init: random`` (the synthetic demo). The teacher is evaluated on the
 target test set at the end, with both FLIP's test-EER HTER and the honest HTER at a threshold
 fixed on source validation, and saved as a self-describing teacher file that also records those
-metrics and the image path's GMACs (the reports' reference point, :mod:`.reference`).
+metrics, the image path's GMACs (the reports' reference point, :mod:`.reference`) and
+``source_val_seen: False`` (it trains on source-train only; :mod:`.eval`).
 
 Run it with::
 
@@ -26,7 +27,7 @@ from fasnas.data.frameset import study_frames
 from fasnas.data.protocols import config_protocol
 from fasnas.device import select_device
 from fasnas.errors import ConfigError
-from fasnas.teacher.reference import GMACS_KEY, teacher_gmacs
+from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
 from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
@@ -151,6 +152,7 @@ def train_teacher(
             "metrics": metrics,
             "iterations": recipe.iterations,
             GMACS_KEY: teacher_gmacs(teacher),  # the reports' reference point
+            SEEN_KEY: False,  # trained on source-train only: source validation is held out
         },
     )
     return TeacherTrainResult(

@@ -68,6 +68,8 @@ def test_saved_metrics_and_gmacs_give_the_reference(config) -> None:
             "test-eer": pytest.approx((0.10 + 0.30) / 2),
             "source-threshold": pytest.approx((0.20 + 0.25) / 2),
         },
+        "source_val_eer": {"M": None, "C": None},  # these metrics hold no source-val set
+        "source_val_seen": {"M": False, "C": False},  # trained here: iterations, no source_path
     }
 
 
@@ -91,6 +93,8 @@ def test_an_imported_teacher_has_unknown_hters_and_counted_gmacs(config, tmp_pat
     assert reference["hter"] == {"M": {}, "C": {}}
     assert reference["mean_hter"] == {"test-eer": None, "source-threshold": None}
     assert reference["gmacs"] == teacher_gmacs(teacher) > 0
+    assert reference["source_val_seen"] == {"M": True, "C": True}  # imported
+    assert reference["source_val_eer"] == {"M": None, "C": None}  # not evaluated yet
 
 
 def test_a_mean_is_unknown_when_one_protocol_lacks_its_hter(config) -> None:

@@ -54,7 +54,8 @@ def test_train_then_cache_from_the_cli(study, capsys) -> None:
     assert set(info.sources) == {"oulu", "casia", "replay"}
     assert info.source_sha256 == "random"
     metrics = info.extra["metrics"]
-    assert set(metrics) == {"test-eer", "source-threshold"}
+    assert set(metrics) == {"source-val", "test-eer", "source-threshold"}
+    assert info.extra["source_val_seen"] is False  # trained on source-train only
     # the reports' reference point: the image path's GMACs, stored beside the metrics
     assert info.extra["gmacs"] == pytest.approx(teacher_gmacs(teacher)) and info.extra["gmacs"] > 0
     # the fixture's fakes carry a visible checkerboard: the trained teacher separates them
