@@ -1,0 +1,149 @@
+"""``fasnas study run | start | worker | resume | status`` and ``fasnas bench``: parse, then
+delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _study_run(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import run_study
+
+    config = load_config(args.config)
+    run_study(config, n_trials=args.n_trials, timeout=args.timeout)
+    return 0
+
+
+def _study_start(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import start_study
+
+    config = load_config(args.config)
+    return start_study(
+        config,
+        workers=args.workers,
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        storage=args.storage,
+    ).exit_code
+
+
+def _study_worker(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import attach_worker
+
+    config = load_config(args.config)
+    return attach_worker(
+        config, storage=args.storage, index=args.index, bench=args.bench
+    ).exit_code
+
+
+def _study_resume(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import resume_study
+
+    config = load_config(args.config)
+    return resume_study(config, workers=args.workers, storage=args.storage).exit_code
+
+
+def _study_status(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.status import study_status
+
+    print(study_status(load_config(args.config), storage=args.storage))
+    return 0
+
+
+def _add_study(commands: argparse._SubParsersAction) -> None:
+    study = commands.add_parser("study", help="run architecture-search studies")
+    sub = study.add_subparsers(dest="study_command", required=True)
+    run = sub.add_parser("run", help="run a study in this process (same as start --workers 1)")
+    run.add_argument("config", type=Path, help="studies/X.yaml")
+    run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
+    run.add_argument("--timeout", type=float, default=None, help="seconds")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(handler=_study_run)
+
+    storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
+    start = sub.add_parser(
+        "start", help="create the study (or continue it) and run N local worker processes"
+    )
+    start.add_argument("config", type=Path, help="studies/X.yaml")
+    start.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: search.workers)"
+    )
+    start.add_argument(
+        "--n-trials", type=int, default=None, help="global trial budget (default: the config's)"
+    )
+    start.add_argument(
+        "--timeout", type=float, default=None, help="global time budget in seconds from now"
+    )
+    start.add_argument("--storage", default=None, help=storage_help)
+    start.set_defaults(handler=_study_start)
+
+    worker = sub.add_parser("worker", help="attach one worker (this process) to an existing study")
+    worker.add_argument("config", type=Path, help="studies/X.yaml")
+    worker.add_argument("--storage", default=None, help=storage_help)
+    worker.add_argument(
+        "--index",
+        type=int,
+        default=None,
+        help="worker index for its sampler seed (default: from host name and pid)",
+    )
+    worker.add_argument(
+        "--bench", action="store_true", help="run the queued entries of the <name>-bench study"
+    )
+    worker.set_defaults(handler=_study_worker)
+
+    resume = sub.add_parser(
+        "resume", help="fail and retry trials lost to crashes, then continue the study"
+    )
+    resume.add_argument("config", type=Path, help="studies/X.yaml")
+    resume.add_argument(
+        "--workers", type=int, default=None, help="local workers (default: search.workers)"
+    )
+    resume.add_argument("--storage", default=None, help=storage_help)
+    resume.set_defaults(handler=_study_resume)
+
+    status = sub.add_parser(
+        "status", help="trial counts, Pareto front, running trials and ETA of a study"
+    )
+    status.add_argument("config", type=Path, help="studies/X.yaml")
+    status.add_argument("--storage", default=None, help=storage_help)
+    status.set_defaults(handler=_study_status)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import run_bench
+
+    config = load_config(args.config)
+    return run_bench(config, storage=args.storage, workers=args.workers).exit_code
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
+def _add_bench(commands: argparse._SubParsersAction) -> None:
+    storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
+    bench = commands.add_parser(
+        "bench", help="train the fixed baseline students (CE and KD, every seed) into <name>-bench"
+    )
+    bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
+    bench.add_argument("--storage", default=None, help=storage_help)
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--workers", type=_positive, default=1, help="local processes sharing the runs"
+    )
+    bench.set_defaults(handler=_bench)
+
+
+def add(commands: argparse._SubParsersAction) -> None:
+    """Add ``study`` and ``bench`` to the ``fasnas`` parser."""
+    _add_study(commands)
+    _add_bench(commands)
