@@ -4,7 +4,8 @@ Owns argument parsing only, one module per command group (``data``, ``teacher``,
 with ``bench``, ``outputs`` with ``report``, ``export`` and ``cost``): every subcommand parses,
 calls one library function, prints its result and sets the exit code. A
 :class:`~fasnas.errors.FasnasError`, or an ``OSError`` on a named path, becomes one line on
-stderr and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported inside the handlers so that ``fasnas --help`` stays fast.
+stderr and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported
+inside the handlers so that ``fasnas --help`` stays fast.
 """
 
 from __future__ import annotations
