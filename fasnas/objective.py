@@ -60,6 +60,12 @@ class TrialFailed(Exception):
     """A trial failed for a reason recorded in its ``fail_reason`` user attribute."""
 
 
+def train_seconds(result: dict[str, Any]) -> float:
+    """Seconds a protocol's students trained: the outer run and any inner folds."""
+    inner = result.get(selection.INNER) or {}
+    return result["train_seconds"] + sum(fold.get("train_seconds", 0.0) for fold in inner.values())
+
+
 def trial_seed(study_seed: int, trial_number: int) -> int:
     """The seed of one trial's training, recorded in its user attributes."""
     return (study_seed * 1_000_003 + trial_number) % (2**31 - 1)
@@ -186,16 +192,22 @@ class StudentObjective:
         return student, norm, fitted
 
     def inner_folds(self, prepared, student_spec, distill, seed: int) -> dict[str, Any]:
-        """The leave-one-source-out folds of a protocol (:mod:`fasnas.loso`)."""
+        """The leave-one-source-out folds of a protocol (:mod:`fasnas.loso`), each with the
+        seconds its training took (``train_seconds``)."""
+        seconds: list[float] = []
 
         def fit_fold(frames, outputs):
-            student, norm, _ = self.fit_student(
+            student, norm, fitted = self.fit_student(
                 prepared, student_spec, distill, seed, frames, outputs
             )
+            seconds.append(fitted.seconds)
             forward = lambda x: student(x)[0]  # noqa: E731
             return lambda fs: predict_scores(forward, fs, norm=norm, device=self.device)
 
-        return loso.inner_folds(prepared.frames, prepared.outputs, fit_fold)
+        folds = loso.inner_folds(prepared.frames, prepared.outputs, fit_fold)
+        for fold, spent in zip(folds.values(), seconds, strict=True):
+            fold["train_seconds"] = spent
+        return folds
 
     def run_protocol(self, protocol: str, student_spec, distill, seed: int) -> dict[str, Any]:
         """Train a fresh student on ``protocol``'s sources and score it on source validation
@@ -309,9 +321,7 @@ class StudentObjective:
                 if self.after_protocol is not None:
                     self.after_protocol(trial, protocol, per_protocol)
             mean = float(np.mean([self.selection_of(r) for r in per_protocol.values()]))
-            record.write_train_seconds(
-                trial, sum(r["train_seconds"] for r in per_protocol.values())
-            )
+            record.write_train_seconds(trial, sum(map(train_seconds, per_protocol.values())))
             return self.values(finite_or_fail(mean, "selection metric"), cost)
         except optuna.TrialPruned:
             raise

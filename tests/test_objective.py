@@ -14,6 +14,7 @@ from fasnas.objective import (
     StudentObjective,
     TrialFailed,
     describe_failure,
+    train_seconds,
     trial_seed,
 )
 from fasnas.search.settings import ObjectiveSettings
@@ -263,3 +264,7 @@ def test_leave_one_source_out_trains_without_each_source_and_averages_the_folds(
     expected = sum(fold["hter"] for fold in folds) / 3
     assert objective.selection_of(result) == pytest.approx(expected)
     assert all(0 <= fold["hter"] <= 1 and fold["n_videos"] > 0 for fold in folds)
+    assert all(fold["train_seconds"] > 0 for fold in folds)  # the extra compute is recorded
+    assert train_seconds(result) == pytest.approx(
+        result["train_seconds"] + sum(fold["train_seconds"] for fold in folds)
+    )
