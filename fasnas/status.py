@@ -1,4 +1,4 @@
-"""The text of ``fasnas study status``: counts, Pareto front, running trials, ETA.
+"""The text of ``fasnas study status``: counts, selection rule, Pareto front, running trials, ETA.
 
 Owns what a user sees when asking how a study is doing. Data is computed apart from drawing:
 :func:`status_snapshot` reads a study into a :class:`StatusSnapshot` of plain values, and
@@ -10,6 +10,11 @@ Reading the numbers:
   see :mod:`fasnas.search.budget`);
 - a failed trial is *retried* (a retry is queued or done), *awaiting resume* (a lost trial that
   ``fasnas study resume`` will retry) or *final* (the architecture failed: NaN loss, ...);
+- the front is the study's own: non-dominated on its values, whose first is the mean
+  *selection* value (:mod:`fasnas.selection`: the source-validation EER, the inner
+  leave-one-source-out HTER, or, for ``target-test`` and studies made before the rule existed,
+  the target HTER itself); under an honest rule each front row also shows its target mean HTER
+  from the record, which the search never saw;
 - the ETA is the work left (fresh trials still in the budget and queued retries, at the mean
   duration of finished trials, plus the rest of the running ones) divided by the workers
   running now; the study's deadline caps it.
@@ -23,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fasnas import record
+from fasnas import record, selection
 from fasnas.config import StudyConfig
 from fasnas.report.pareto import front_trials
 from fasnas.search.budget import Budget
@@ -63,6 +68,7 @@ class FrontTrial:
     number: int
     family: str
     values: tuple[float, ...]
+    target_hter: float | None = None  # mean over protocols of the recorded target HTER
 
 
 @dataclass
@@ -89,6 +95,13 @@ class StatusSnapshot:
     mean_trial_s: float | None = None
     eta_s: float | None = None
     eta_note: str = ""
+    select_on: str = selection.TARGET_TEST
+    objective_hter: str = "test-eer"
+
+    @property
+    def rule(self) -> str:
+        """The selection rule in one line (:func:`fasnas.selection.describe`)."""
+        return selection.describe(self.select_on, self.objective_hter)
 
 
 def _duration(trial) -> float | None:
@@ -98,10 +111,12 @@ def _duration(trial) -> float | None:
 
 
 def _front(study, trials) -> list[FrontTrial]:
-    front = [
-        FrontTrial(t.number, record.TrialRecord.of(t).family, tuple(t.values))
-        for t in front_trials(trials, len(study.directions))
-    ]
+    front = []
+    for trial in front_trials(trials, len(study.directions)):
+        trial_record = record.TrialRecord.of(trial)
+        hters = [float(v) for v in trial_record.objective_hters().values() if v is not None]
+        target = sum(hters) / len(hters) if hters else None
+        front.append(FrontTrial(trial.number, trial_record.family, tuple(trial.values), target))
     return sorted(front, key=lambda t: (t.values[1:], t.values[0]))
 
 
@@ -125,6 +140,8 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
         deadline=budget.deadline,
         used=budget.used(trials),
         states=dict(Counter(t.state.name.lower() for t in trials)),
+        select_on=selection.select_on_of(study.metric_names, study_record.select_on),
+        objective_hter=study_record.objective_hter or "test-eer",
     )
     protocols = list((study_record.config or {}).get("protocols") or [])
     grace = float(study_record.search.get("grace_period", 600))
@@ -230,8 +247,10 @@ def _when(stamp: float | None) -> str:
     return datetime.fromtimestamp(stamp).strftime("%Y-%m-%d %H:%M")
 
 
-def _value(name: str, value: float) -> str:
-    if "HTER" in name:
+def _value(name: str, value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "—"
+    if "HTER" in name or "EER" in name:
         return f"{100 * value:.2f}%"
     if "latency" in name.lower():
         return f"{value:.2f}"
@@ -246,6 +265,7 @@ def format_status(s: StatusSnapshot) -> str:
     lines = [
         f"study {s.name!r} in {s.storage}",
         f"sampler {s.sampler}, created {_when(s.created_at)}, budget {budget}, {deadline}",
+        f"selection rule: {s.rule}",
         "",
         (
             f"trials: {s.used}"
@@ -293,14 +313,7 @@ def format_status(s: StatusSnapshot) -> str:
     lines.append("")
     names = s.metric_names or [f"objective {k}" for k in range(2)]
     if s.front:
-        lines.append(
-            f"Pareto front so far ({len(s.front)} trial(s), cheapest first; {' vs '.join(names)}):"
-        )
-        header = "  " + f"{'#':>5}  {'family':<12}" + "".join(f"  {n:>22}" for n in names)
-        lines.append(header)
-        for t in s.front[:FRONT_ROWS]:
-            cells = "".join(f"  {_value(n, v):>22}" for n, v in zip(names, t.values, strict=False))
-            lines.append(f"  {t.number:>5}  {t.family:<12}{cells}")
+        lines += _front_lines(s, names)
         if len(s.front) > FRONT_ROWS:
             lines.append(f"  ... and {len(s.front) - FRONT_ROWS} more (`fasnas report`)")
     else:
@@ -309,6 +322,38 @@ def format_status(s: StatusSnapshot) -> str:
     eta = "" if s.eta_s is None else f"about {_span(s.eta_s)}"
     lines.append("ETA: " + "; ".join(part for part in (eta, s.eta_note) if part))
     return "\n".join(lines)
+
+
+def _front_lines(s: StatusSnapshot, names: list[str]) -> list[str]:
+    """The front's heading, header and rows: the study's values under their names (the first
+    names the rule), then, under an honest rule, the target mean HTER from the record."""
+    headers = [_short_name(names[0])] + list(names[1:])
+    honest = s.select_on in selection.HONEST
+    if honest:
+        headers.append(f"target mean HTER ({s.objective_hter})")
+    widths = [max(22, len(h)) for h in headers]
+    chosen = "chosen on the target, an oracle" if not honest else "chosen on the sources"
+    lines = [
+        f"Pareto front so far ({len(s.front)} trial(s), cheapest first; {chosen}: "
+        f"{' vs '.join(headers[: len(names)])}):",
+        "  "
+        + f"{'#':>5}  {'family':<12}"
+        + "".join(f"  {h:>{w}}" for h, w in zip(headers, widths, strict=True)),
+    ]
+    for t in s.front[:FRONT_ROWS]:
+        values = list(t.values[: len(names)]) + ([t.target_hter] if honest else [])
+        cells = "".join(
+            f"  {_value(h, v):>{w}}" for h, v, w in zip(headers, values, widths, strict=False)
+        )
+        lines.append(f"  {t.number:>5}  {t.family:<12}{cells}")
+    return lines
+
+
+def _short_name(name: str) -> str:
+    """A metric name without its ``(select_on: ...)`` and ``[oracle ...]`` parts."""
+    for mark in (" (select_on:", " ["):
+        name = name.split(mark, 1)[0]
+    return name
 
 
 def study_counts_line(study) -> str:

@@ -159,3 +159,50 @@ def test_an_empty_study() -> None:
     assert "running: none" in lines
     assert "Pareto front so far: empty (no complete trial yet)" in lines
     assert lines[-1] == "ETA: unknown until a trial finishes"
+
+
+def test_the_rule_of_a_study_made_before_select_on_is_target_test(study) -> None:
+    s = status_snapshot(study, storage="x", now=NOW)
+    assert s.select_on == "target-test"
+    lines = format_status(s).splitlines()
+    assert lines[2] == (
+        "selection rule: target-test: mean target HTER at the test-eer threshold, "
+        "oracle (selects on the target)"
+    )
+    heading = next(line for line in lines if line.startswith("Pareto front"))
+    assert "chosen on the target, an oracle: mean HTER (test-eer) vs GMACs" in heading
+
+
+def test_an_honest_study_shows_its_rule_and_the_target_hter_of_the_front(tmp_path) -> None:
+    from fasnas import record, selection
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = f"sqlite:///{tmp_path / 's.db'}"
+    study = optuna.create_study(study_name="honest", storage=storage, directions=["minimize"] * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([selection.metric_name("source-val", "test-eer"), "GMACs"])
+    record.write_study(study, select_on="source-val", objective_hter="test-eer")
+    done = TrialState.COMPLETE
+    # (mean source-val EER, GMACs); the target HTERs (hter.<P>) were never selected on.
+    for values, hters in (([0.04, 0.02], (0.10, 0.20)), ([0.08, 0.01], (0.05, 0.05))):
+        attrs = {record.hter_key(p): h for p, h in zip("MC", hters, strict=True)}
+        _add(study, done, values=values, start=0, seconds=60, family="vit", **attrs)
+    _add(study, done, values=[0.09, 0.03], start=0, seconds=60, family="vit")  # dominated
+    s = status_snapshot(study, storage="x", now=NOW)
+    assert s.select_on == "source-val"
+    assert [(t.number, t.target_hter) for t in s.front] == [
+        (1, pytest.approx(0.05)),
+        (0, pytest.approx(0.15)),
+    ]
+    lines = format_status(s).splitlines()
+    assert lines[2] == (
+        "selection rule: source-val: mean EER on held-out source-validation videos "
+        "(never the target)"
+    )
+    front = lines.index(next(line for line in lines if line.startswith("Pareto front")))
+    assert "chosen on the sources: mean source-val EER vs GMACs" in lines[front]
+    header = lines[front + 1]
+    assert header.index("mean source-val EER") < header.index("target mean HTER (test-eer)")
+    assert lines[front + 2].split() == ["1", "vit", "8.00%", "0.0100", "5.00%"]
+    assert lines[front + 3].split() == ["0", "vit", "4.00%", "0.0200", "15.00%"]

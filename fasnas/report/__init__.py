@@ -6,10 +6,14 @@ report``). The data is built apart from the drawing, one concern per module:
 - ``pareto.py``: the one definition of the Pareto front and the hypervolume (used by
   ``fasnas status`` and early stopping too; imports neither pandas nor plotly);
 - ``load.py``: reads the study once (through :mod:`fasnas.storage`) into :class:`ReportData`;
-- ``frames.py``: the tidy trial, protocol, hypervolume and importance frames;
+- ``frames.py``: the tidy trial, protocol and hypervolume frames (a trial's selection value
+  apart from its target HTER); ``importances.py``: the parameter importances;
+- ``honesty.py``: the study's front (chosen by its selection rule) against the oracle front
+  (chosen on the target), the optimism gap and the rank correlations;
 - ``leaderboard.py``: the bench leaderboard and the teacher's reference point;
 - ``headline.py``: the headline sentences the page and the summary share;
-- ``figures.py`` and ``html.py``: the plotly figures and the page; ``summary.py`` the
+- ``figures.py``, ``study_figures.py``, ``switch.py`` (the threshold switch), ``tables.py``,
+  ``panels.py`` and ``html.py``: the plotly figures, tables and the page; ``summary.py`` the
   Markdown; ``png.py`` the optional ``pareto.png``.
 
 Importing this package is cheap: pandas, optuna and plotly load when a report is built. The CLI

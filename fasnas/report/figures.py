@@ -1,10 +1,12 @@
 """The report's plotly figures, drawn from :class:`~fasnas.report.load.ReportData`.
 
-Owns drawing only: every number comes from the data. The Pareto front (mean HTER against
-GMACs, log-x, coloured by family, dominated trials faded, pruned trials marked and hidden until
-asked for, the teacher and the bench baselines as reference markers), the per-protocol HTER of
-the front, the hypervolume history and the parameter importances. plotly is imported only when
-a figure is drawn.
+Owns drawing only: every number comes from the data. The Pareto front (the study's front,
+chosen by its selection rule, drawn at its target mean HTER against GMACs, log-x, coloured by
+family; beside it, faded, the oracle front chosen on the target; dominated trials faded, pruned
+trials marked and hidden until asked for, the teacher and the bench baselines as reference
+markers) and the per-protocol target HTER of the front (the figures about the search itself
+are :mod:`.study_figures`). The front and the bars show either threshold (:mod:`.switch`
+buttons); every HTER axis says which one. plotly is imported only when a figure is drawn.
 """
 
 from __future__ import annotations
@@ -12,10 +14,14 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+from fasnas.report.frames import THRESHOLDS
+from fasnas.report.honesty import target_column
+from fasnas.report.switch import FigureSwitch, short
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -30,6 +36,7 @@ KD_HOVER = (
     ("kd_lr", "lr", ".1e"),
 )
 BASELINE_SYMBOLS = {True: "diamond", False: "diamond-open", None: "diamond-dot"}
+ORACLE_FRONT = "oracle front (selects on the target)"
 
 
 def family_colours(families: Sequence[str]) -> dict[str, str]:
@@ -45,7 +52,8 @@ def _families(trials: pd.DataFrame) -> list[str]:
 
 
 def _customdata(frame: pd.DataFrame, protocols: Sequence[str], threshold: str) -> np.ndarray:
-    """Numeric hover columns: number, img_size, params (M), latency, per-protocol HTER, KD."""
+    """Numeric hover columns: number, img_size, params (M), latency, per-protocol HTER at
+    ``threshold`` (%), KD, selection value (%)."""
     key = threshold.replace("-", "_")
     columns = [
         frame["number"],
@@ -56,6 +64,7 @@ def _customdata(frame: pd.DataFrame, protocols: Sequence[str], threshold: str) -
     missing = pd.Series(np.nan, index=frame.index)
     columns += [frame.get(f"hter_{key}_{p}", missing) * 100 for p in protocols]
     columns += [frame.get(name, missing) for name, _, _ in KD_HOVER]
+    columns += [frame.get("selection", missing) * 100]
     matrix = np.column_stack(
         [
             pd.to_numeric(c, errors="coerce").to_numpy(dtype=np.float64)
@@ -67,14 +76,14 @@ def _customdata(frame: pd.DataFrame, protocols: Sequence[str], threshold: str) -
     return matrix.astype(np.float32) if len(frame) else np.zeros((0, len(columns)), np.float32)
 
 
-def _hover(family: str, protocols: Sequence[str], y_label: str) -> str:
+def _hover(family: str, protocols: Sequence[str], y_label: str, selection_label: str) -> str:
     lines = [
         f"<b>trial %{{customdata[0]:d}}</b> ({html.escape(family)})",
         "input: %{customdata[1]:d} px",
         "GMACs: %{x:.4f}",
         "params: %{customdata[2]:.3f} M",
         "latency: %{customdata[3]:.2f} ms",
-        f"{y_label}: %{{y:.2f}}%",
+        f"{html.escape(y_label)}: %{{y:.2f}}%",
     ]
     offset = 4
     per_protocol = ", ".join(
@@ -88,30 +97,75 @@ def _hover(family: str, protocols: Sequence[str], y_label: str) -> str:
         for i, (_, label, fmt) in enumerate(KD_HOVER)
     )
     lines.append(f"KD: {kd}")
+    offset += len(KD_HOVER)
+    lines.append(f"{html.escape(selection_label)} (selection): %{{customdata[{offset}]:.2f}}%")
     return "<br>".join(lines) + "<extra></extra>"
 
 
+def target_title(threshold: str) -> str:
+    """The y title of every target HTER figure: which HTER it is."""
+    return f"target mean HTER (%), {short(threshold)}"
+
+
+def _xy(rows: pd.DataFrame, column: str) -> dict[str, Any]:
+    """x = GMACs, y = ``column`` in %, cheapest first, rows without a value left out."""
+    rows = rows[rows[column].notna()].sort_values(["gmacs", "number"], kind="stable")
+    return {"x": rows["gmacs"].to_numpy(dtype=float), "y": rows[column].to_numpy(float) * 100}
+
+
 def pareto_figure(data: ReportData) -> go.Figure:
-    """Mean HTER (%) against GMACs (log-x): front, dominated, pruned, teacher and baselines."""
+    """Target mean HTER (%) against GMACs (log-x), one threshold shown, a button for the other.
+
+    The study's front (chosen by its selection rule) is drawn at its target HTER; beside it,
+    faded, the oracle front (chosen on the target HTER itself; drawn only where it differs).
+    Dominated and pruned trials, the teacher and the bench baselines as reference markers.
+    """
     import plotly.graph_objects as go
 
     trials = data.trials
     colours = family_colours(_families(trials))
-    threshold = data.objective_hter
-    y_title = f"mean HTER (%), {threshold}"
+    switch = FigureSwitch(data.objective_hter)
     figure = go.Figure()
     eligible = trials[trials["eligible"]]
     front = data.pareto
-    if len(data.directions) == 2 and len(front):
-        figure.add_trace(
-            go.Scatter(
-                x=front["gmacs"].to_numpy(),
-                y=front["mean_hter"].to_numpy() * 100,
-                mode="lines",
-                line={"shape": "hv", "color": "rgba(60,60,60,0.6)", "width": 1.5},
-                name="Pareto front",
-                hoverinfo="skip",
-            )
+    two = len(data.directions) == 2
+    if two and len(front):
+        line = {"shape": "hv" if data.is_oracle else "linear", "width": 1.5}
+        switch.add(
+            figure,
+            go.Scatter,
+            {t: _xy(front, target_column(t)) for t in THRESHOLDS},
+            mode="lines",
+            line=line | {"color": "rgba(60,60,60,0.6)"},
+            name=data.front_label,
+            hoverinfo="skip",
+        )
+    oracle: dict[str, dict[str, Any]] = {}
+    for threshold in THRESHOLDS:
+        honesty = data.honesty.get(threshold)
+        rows = data.oracle_front(threshold)
+        if honesty is None or honesty.coincide:
+            rows = rows.iloc[:0]
+        points = _xy(rows, target_column(threshold))
+        shown = rows[rows[target_column(threshold)].notna()]
+        shown = shown.sort_values(["gmacs", "number"], kind="stable")
+        labels = [f"#{n} {f}" for n, f in zip(shown["number"], shown["family"], strict=True)]
+        oracle[threshold] = points | {"text": labels}
+    if any(len(per["x"]) for per in oracle.values()):
+        hover = (
+            "<b>%{text}</b> (oracle front: selects on the target)<br>GMACs: %{x:.4f}"
+            "<br>target mean HTER: %{y:.2f}%<extra></extra>"
+        )
+        for per in oracle.values():
+            per["hovertemplate"] = hover
+        switch.add(
+            figure,
+            go.Scatter,
+            oracle,
+            mode="lines+markers" if two else "markers",
+            name=ORACLE_FRONT,
+            line={"shape": "hv", "color": "rgba(150,150,150,0.55)", "width": 1.5, "dash": "dot"},
+            marker={"symbol": "circle-open", "size": 10, "color": "rgba(120,120,120,0.6)"},
         )
     for family in colours:
         rows = eligible[eligible["family"].fillna("?").astype(str) == family]
@@ -119,190 +173,175 @@ def pareto_figure(data: ReportData) -> go.Figure:
             part = rows[rows["pareto"] == on_front]
             if not len(part):
                 continue
-            figure.add_trace(
-                go.Scatter(
-                    x=part["gmacs"].to_numpy(),
-                    y=part["mean_hter"].to_numpy() * 100,
-                    mode="markers",
-                    name=family if on_front else f"{family} (dominated)",
-                    legendgroup=family,
-                    showlegend=on_front or not rows["pareto"].any(),
-                    marker={
-                        "color": colours[family],
-                        "size": 11 if on_front else 6,
-                        "opacity": 1.0 if on_front else 0.25,
-                        "line": {"width": 1, "color": "#222"} if on_front else {"width": 0},
-                    },
-                    customdata=_customdata(part, data.protocol_names, threshold),
-                    hovertemplate=_hover(family, data.protocol_names, y_title),
-                )
+            per = {
+                t: {
+                    "x": part["gmacs"].to_numpy(),
+                    "y": part[target_column(t)].to_numpy() * 100,
+                    "customdata": _customdata(part, data.protocol_names, t),
+                    "hovertemplate": _hover(
+                        family, data.protocol_names, target_title(t), data.selection_label
+                    ),
+                }
+                for t in THRESHOLDS
+            }
+            switch.add(
+                figure,
+                go.Scatter,
+                per,
+                mode="markers",
+                name=family if on_front else f"{family} (dominated)",
+                legendgroup=family,
+                showlegend=on_front or not rows["pareto"].any(),
+                marker={
+                    "color": colours[family],
+                    "size": 11 if on_front else 6,
+                    "opacity": 1.0 if on_front else 0.25,
+                    "line": {"width": 1, "color": "#222"} if on_front else {"width": 0},
+                },
             )
     pruned = trials[(trials["state"] == "PRUNED") & trials["partial_hter"].notna()]
     if len(pruned):
-        figure.add_trace(
-            go.Scatter(
-                x=pruned["gmacs"].to_numpy(),
-                y=pruned["partial_hter"].to_numpy() * 100,
-                mode="markers",
-                name=f"pruned ({len(pruned)}; partial HTER)",
-                visible="legendonly",
-                marker={"symbol": "x-thin-open", "size": 8, "color": "#888"},
-                customdata=_customdata(pruned, data.protocol_names, threshold),
-                hovertemplate=_hover("pruned", data.protocol_names, "partial mean HTER"),
-            )
+        hover = _hover("pruned", data.protocol_names, "partial mean HTER", data.selection_label)
+        per = {
+            t: {
+                "x": pruned["gmacs"].to_numpy(),
+                "y": pruned[f"partial_hter_{t.replace('-', '_')}"].to_numpy() * 100,
+                "customdata": _customdata(pruned, data.protocol_names, t),
+                "hovertemplate": hover,
+            }
+            for t in THRESHOLDS
+        }
+        switch.add(
+            figure,
+            go.Scatter,
+            per,
+            mode="markers",
+            name=f"pruned ({len(pruned)}; partial HTER)",
+            visible="legendonly",
+            marker={"symbol": "x-thin-open", "size": 8, "color": "#888"},
         )
-    teacher = data.teacher
-    if teacher is not None and teacher.gmacs and threshold in teacher.mean_hter:
-        figure.add_trace(
-            go.Scatter(
-                x=[teacher.gmacs],
-                y=[teacher.mean_hter[threshold] * 100],
-                mode="markers+text",
-                text=[teacher.name],
-                textposition="top left",
-                name=f"teacher: {teacher.name}",
-                marker={"symbol": "star", "size": 18, "color": "black"},
-                hovertemplate=(
-                    f"<b>teacher {html.escape(teacher.name)}</b><br>GMACs: %{{x:.2f}}"
-                    f"<br>mean HTER: %{{y:.2f}}%<extra></extra>"
-                ),
-            )
-        )
-    board = data.baselines
-    if len(board):
-        baselines = board[board["kind"] == "baseline"]
-        for kd, part in baselines.groupby(baselines["kd"].astype(str), sort=True):
-            kd_value = {"True": True, "False": False}.get(kd)
-            label = {True: "KD", False: "CE only"}.get(kd_value, "")
-            std = part.get("mean_hter_std", pd.Series(np.nan, index=part.index)).to_numpy()
-            figure.add_trace(
-                go.Scatter(
-                    x=part["gmacs"].to_numpy(dtype=float),
-                    y=part["mean_hter_mean"].to_numpy(dtype=float) * 100,
-                    error_y={"type": "data", "array": np.nan_to_num(std) * 100, "width": 3},
-                    mode="markers",
-                    name=f"bench baselines ({label})" if label else "bench baselines",
-                    text=part["model"].astype(str).to_numpy(),
-                    marker={"symbol": BASELINE_SYMBOLS[kd_value], "size": 12, "color": "#444"},
-                    hovertemplate=(
-                        "<b>%{text}</b>"
-                        + (f" ({label})" if label else "")
-                        + "<br>GMACs: %{x:.3f}<br>mean HTER: %{y:.2f}% (mean over seeds)"
-                        + "<extra></extra>"
-                    ),
-                )
-            )
+    _references(data, figure, switch)
+    switch.buttons(
+        figure,
+        {
+            t: {
+                "yaxis": {"title": {"text": target_title(t)}, "rangemode": "tozero"},
+                "title": {"text": f"Pareto front at its target HTER ({short(t)})"},
+            }
+            for t in THRESHOLDS
+        },
+    )
     figure.update_xaxes(type="log", title="GMACs (log scale; one multiply-add = one MAC)")
-    figure.update_yaxes(title=y_title, rangemode="tozero")
     figure.update_layout(
-        title="Pareto front: mean HTER against compute",
         template="plotly_white",
-        height=620,
+        height=640,
         legend={"groupclick": "togglegroup"},
-        margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        margin={"l": 70, "r": 20, "t": 100, "b": 60},
     )
     return figure
 
 
+def _references(data: ReportData, figure: go.Figure, switch: FigureSwitch) -> None:
+    """The teacher and the bench baselines (fixed models, not selected), at each threshold."""
+    import plotly.graph_objects as go
+
+    teacher = data.teacher
+    if teacher is not None and teacher.gmacs and teacher.mean_hter:
+        hover = (
+            f"<b>teacher {html.escape(teacher.name)}</b><br>GMACs: %{{x:.2f}}"
+            f"<br>target mean HTER: %{{y:.2f}}%<extra></extra>"
+        )
+        per = {}
+        for t in THRESHOLDS:
+            known = t in teacher.mean_hter
+            per[t] = {
+                "x": [teacher.gmacs] if known else [],
+                "y": [teacher.mean_hter[t] * 100] if known else [],
+                "text": [teacher.name] if known else [],
+                "hovertemplate": hover,
+            }
+        switch.add(
+            figure,
+            go.Scatter,
+            per,
+            mode="markers+text",
+            textposition="top left",
+            name=f"teacher: {teacher.name}",
+            marker={"symbol": "star", "size": 18, "color": "black"},
+        )
+    boards = data.baselines_at or {data.objective_hter: data.baselines}
+    board = data.baselines
+    if not len(board):
+        return
+    kinds = board.loc[board["kind"] == "baseline", "kd"].astype(str)
+    for kd in sorted(set(kinds)):
+        kd_value = {"True": True, "False": False}.get(kd)
+        label = {True: "KD", False: "CE only"}.get(kd_value, "")
+        hover = (
+            "<b>%{text}</b>"
+            + (f" ({label})" if label else "")
+            + "<br>GMACs: %{x:.3f}<br>target mean HTER: %{y:.2f}% (mean over seeds)"
+            + "<extra></extra>"
+        )
+        per = {}
+        for t in THRESHOLDS:
+            rows = boards.get(t, board.iloc[:0])
+            rows = rows[(rows["kind"] == "baseline") & (rows["kd"].astype(str) == kd)]
+            std = rows.get("mean_hter_std", pd.Series(np.nan, index=rows.index)).to_numpy()
+            per[t] = {
+                "x": rows["gmacs"].to_numpy(dtype=float),
+                "y": rows["mean_hter_mean"].to_numpy(dtype=float) * 100,
+                "error_y": {"type": "data", "array": np.nan_to_num(std) * 100, "width": 3},
+                "text": rows["model"].astype(str).to_numpy(),
+                "hovertemplate": hover,
+            }
+        switch.add(
+            figure,
+            go.Scatter,
+            per,
+            mode="markers",
+            name=f"bench baselines ({label})" if label else "bench baselines",
+            marker={"symbol": BASELINE_SYMBOLS[kd_value], "size": 12, "color": "#444"},
+        )
+
+
 def protocol_figure(data: ReportData) -> go.Figure | None:
-    """HTER (%) of each Pareto trial on each protocol at the headline threshold (bars)."""
+    """Target HTER (%) of each front trial on each protocol (bars), at either threshold."""
     import plotly.graph_objects as go
 
     front = data.pareto
     if not len(front) or not data.protocol_names:
         return None
-    key = data.objective_hter.replace("-", "_")
     families = front["family"].fillna("?")
     labels = [f"#{n} {f}" for n, f in zip(front["number"], families, strict=True)]
     teacher = data.teacher
     if teacher is not None and teacher.hter:
         labels = [f"teacher {teacher.name}"] + labels
     figure = go.Figure()
+    switch = FigureSwitch(data.objective_hter)
     for protocol in data.protocol_names:
-        values = (front[f"hter_{key}_{protocol}"] * 100).tolist()
-        if teacher is not None and teacher.hter:
-            value = teacher.hter.get(protocol, {}).get(data.objective_hter)
-            values = [math.nan if value is None else value * 100] + values
-        figure.add_trace(go.Bar(x=labels, y=values, name=protocol))
+        per = {}
+        for t in THRESHOLDS:
+            values = (front[f"hter_{t.replace('-', '_')}_{protocol}"] * 100).tolist()
+            if teacher is not None and teacher.hter:
+                value = teacher.hter.get(protocol, {}).get(t)
+                values = [math.nan if value is None else value * 100] + values
+            per[t] = {"x": labels, "y": values}
+        switch.add(figure, go.Bar, per, name=protocol)
+    switch.buttons(
+        figure,
+        {
+            t: {
+                "title": {"text": f"Target HTER per protocol of the {data.front_label}"},
+                "yaxis": {"title": {"text": f"target HTER (%), {short(t)}"}},
+            }
+            for t in THRESHOLDS
+        },
+    )
     figure.update_layout(
-        title=f"HTER per protocol of the Pareto trials ({data.objective_hter})",
         barmode="group",
         template="plotly_white",
-        height=460,
-        yaxis_title="HTER (%)",
-        margin={"l": 70, "r": 20, "t": 60, "b": 120},
-    )
-    return figure
-
-
-def hypervolume_figure(data: ReportData) -> go.Figure | None:
-    """Hypervolume over trial number and over cumulative compute hours."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    frame = data.hypervolume
-    if not len(frame):
-        return None
-    ref_hter, ref_gmacs = data.hv_reference
-    figure = make_subplots(
-        rows=1, cols=2, subplot_titles=("over trials", "over compute hours"), shared_yaxes=True
-    )
-    for col, x in ((1, "number"), (2, "compute_hours")):
-        figure.add_trace(
-            go.Scatter(
-                x=frame[x].to_numpy(),
-                y=frame["hypervolume"].to_numpy(),
-                mode="lines",
-                line={"shape": "hv", "color": "#1f77b4"},
-                showlegend=False,
-                name="hypervolume",
-            ),
-            row=1,
-            col=col,
-        )
-    figure.update_xaxes(title_text="trial number", row=1, col=1)
-    figure.update_xaxes(title_text="cumulative compute (hours)", row=1, col=2)
-    figure.update_yaxes(title_text="hypervolume (HTER x GMACs)", row=1, col=1)
-    figure.update_layout(
-        title=(
-            f"Hypervolume of (mean HTER, GMACs); reference point: HTER {ref_hter:.2f}, "
-            f"{ref_gmacs:.4g} GMACs"
-        ),
-        template="plotly_white",
-        height=420,
-        margin={"l": 70, "r": 20, "t": 80, "b": 60},
-    )
-    return figure
-
-
-def importance_figure(data: ReportData) -> go.Figure | None:
-    """Parameter importances for each target, as horizontal bars."""
-    import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
-
-    frame = data.importances
-    if not len(frame):
-        return None
-    targets = list(dict.fromkeys(frame["target"]))
-    figure = make_subplots(rows=1, cols=len(targets), subplot_titles=targets)
-    for col, target in enumerate(targets, start=1):
-        part = frame[frame["target"] == target].sort_values("importance")
-        figure.add_trace(
-            go.Bar(
-                x=part["importance"].to_numpy(),
-                y=part["param"].astype(str).to_numpy(),
-                orientation="h",
-                showlegend=False,
-                name=target,
-            ),
-            row=1,
-            col=col,
-        )
-        figure.update_xaxes(title_text="importance", row=1, col=col)
-    figure.update_layout(
-        title="Parameter importances",
-        template="plotly_white",
-        height=max(300, 40 + 28 * frame.groupby("target").size().max()),
-        margin={"l": 120, "r": 20, "t": 80, "b": 60},
+        height=480,
+        margin={"l": 70, "r": 20, "t": 100, "b": 120},
     )
     return figure

@@ -2,26 +2,29 @@
 
 Owns the frames a report shows and their vocabulary: :func:`trials_frame` (one row per trial,
 with the front candidates and the front marked through :mod:`fasnas.report.pareto`),
-:func:`protocol_frame` (per-protocol metrics in long format), :func:`hypervolume_frame` (the
-hypervolume after each finished trial) and :func:`importance_frame` (PED-ANOVA parameter
-importances), plus the threshold names and a study's protocols in display order. Trial
+:func:`protocol_frame` (per-protocol metrics in long format) and :func:`hypervolume_frame` (the
+hypervolume after each finished trial), plus the threshold names and a study's protocols in
+display order (parameter importances are :mod:`.importances`). Trial
 attributes are read through :mod:`fasnas.record` only. HTER values are fractions (0..1) as the
 objective stores them; GMACs count one multiply-add as one MAC.
+
+A trial's first value is its *selection* value (:mod:`fasnas.selection`); ``mean_hter`` is
+always the *target* mean HTER at the objective's threshold. They are the same number for a
+``target-test`` study (the values[0] of a study made before ``select_on`` existed), and two
+numbers for an honest one (``source-val``, ``leave-one-source-out``).
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import operator
-import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from fasnas import record
+from fasnas import record, selection
 from fasnas.report.pareto import front_masks, hypervolume_history, is_feasible
 
 if TYPE_CHECKING:
@@ -52,11 +55,10 @@ PROTOCOL_METRICS = (
 )
 HV_REFERENCE_HTER = 0.5  # a chance-level detector
 HV_GMACS_MARGIN = 1.1  # reference GMACs = the largest GMACs on the front's candidates x 1.1
-MIN_TRIALS_FOR_IMPORTANCE = 10
-MAX_TRIALS_FOR_IMPORTANCE = 1000  # a seeded sample keeps big studies fast
 BASE_COLUMNS = (
     "number",
     "state",
+    "selection",
     "mean_hter",
     "partial_hter",
     "gmacs",
@@ -77,7 +79,8 @@ BASE_COLUMNS = (
     "fail_reason",
     "prune_reason",
 )
-FLOAT_COLUMNS = ["mean_hter", "partial_hter", "gmacs", "latency_ms", "duration_s", "train_seconds"]
+FLOAT_COLUMNS = ["selection", "mean_hter", "partial_hter", "gmacs", "latency_ms", "duration_s"]
+FLOAT_COLUMNS += ["train_seconds"]
 BENCH_COLUMNS = (  # (frame column, trial record key) of a bench entry
     ("baseline", record.BASELINE),
     ("kd", record.KD),
@@ -121,17 +124,28 @@ def _floats(values: list[Any]) -> np.ndarray | pd.Series:
 
 
 def trials_frame(
-    trials: Sequence[FrozenTrial], n_objectives: int, protocols: Sequence[str], objective_hter: str
+    trials: Sequence[FrozenTrial],
+    n_objectives: int,
+    protocols: Sequence[str],
+    objective_hter: str,
+    select_on: str = selection.TARGET_TEST,
 ) -> pd.DataFrame:
     """One row per trial, in trial-number order.
 
-    Columns: number, state, ``values_<k>``, mean_hter (COMPLETE, not rejected), partial_hter
-    (mean over the protocols a PRUNED trial finished), gmacs, latency_ms, n_params, family,
-    img_size, seed, ``hter_<threshold>_<P>`` (threshold ``test_eer`` or ``source_threshold``),
-    ``kd_<key>`` (the distill spec), ``params_<name>`` (Optuna params), datetime_start,
-    datetime_complete, duration_s, train_seconds, worker, host, rejected, feasible, eligible
-    (a front candidate), pareto, dominated (a candidate off the front), fail_reason,
-    prune_reason, and for bench trials baseline, kd, bench_seed.
+    Columns: number, state, ``values_<k>``, selection (the first value: the mean selection
+    value; COMPLETE, not rejected), ``selection_<P>`` (the selection value of protocol P),
+    mean_hter (the target mean HTER at ``objective_hter``; COMPLETE, not rejected),
+    ``mean_hter_<threshold>`` (the same at each threshold), partial_hter and
+    ``partial_hter_<threshold>`` (mean over the protocols a trial finished), gmacs, latency_ms,
+    n_params, family, img_size, seed, ``hter_<threshold>_<P>`` (threshold ``test_eer`` or
+    ``source_threshold``), ``kd_<key>`` (the distill spec), ``params_<name>`` (Optuna params),
+    datetime_start, datetime_complete, duration_s, train_seconds, worker, host, rejected,
+    feasible, eligible (a front candidate), pareto, dominated (a candidate off the front),
+    fail_reason, prune_reason, and for bench trials baseline, kd, bench_seed.
+
+    ``select_on`` is the study's rule: for ``target-test`` the first value IS the target mean
+    HTER at ``objective_hter`` (and stands in for it where metrics are missing); otherwise the
+    target mean HTER comes from the trial's metrics at every protocol (NaN when one is missing).
     """
     hter_keys = [
         (protocol, threshold, f"hter_{_column_key(threshold)}_{protocol}")
@@ -188,6 +202,8 @@ def trials_frame(
                 if value is not None and threshold == objective_hter:
                     partial.append(value)
         row["partial_hter"] = sum(partial) / len(partial) if partial else None
+        row["selection"] = values[0] if complete and not rejected else None
+        row.update(_selections(attrs, protocols, select_on, objective_hter))
         distill = attrs.get(record.DISTILL_SPEC)
         if isinstance(distill, dict):
             row.update({"kd_" + key: value for key, value in distill.items()})
@@ -196,9 +212,10 @@ def trials_frame(
             if key in attrs.attrs:
                 row[column] = attrs.get(key)
         records.append(row)
-    ordered = list(BASE_COLUMNS) + value_keys + [key for _, _, key in hter_keys]
+    selection_keys = [f"selection_{p}" for p in protocols]
+    ordered = list(BASE_COLUMNS) + value_keys + [key for _, _, key in hter_keys] + selection_keys
     extra = sorted({key for row in records for key in row} - set(ordered))
-    numeric = set(FLOAT_COLUMNS + value_keys + [key for _, _, key in hter_keys])
+    numeric = set(FLOAT_COLUMNS + value_keys + [key for _, _, key in hter_keys] + selection_keys)
     columns = {
         name: _floats([r.get(name) for r in records])
         if name in numeric
@@ -211,7 +228,48 @@ def trials_frame(
     frame["number"] = frame["number"].astype(int)
     frame["pareto"] = on_front
     frame["dominated"] = candidate & ~on_front
+    _target_means(frame, protocols, objective_hter, select_on)
     return frame
+
+
+def _selections(
+    attrs: record.TrialRecord, protocols: Sequence[str], select_on: str, hter: str
+) -> dict[str, Any]:
+    """``selection_<P>``: the recorded selection value, else the rule's value of the metrics
+    (a trial made before ``select_on`` existed records neither ``selection.<P>`` nor, in hand
+    studies, ``hter.<P>``), else None."""
+    recorded = attrs.selection_values()
+    found: dict[str, Any] = {}
+    for protocol in protocols:
+        value = recorded.get(protocol)
+        metrics = attrs.metrics(protocol)
+        if value is None and metrics is not None:
+            try:
+                value = selection.protocol_value(metrics, select_on, hter)
+            except (KeyError, TypeError, ValueError, ZeroDivisionError):
+                value = None
+        found[f"selection_{protocol}"] = value
+    return found
+
+
+def _target_means(
+    frame: pd.DataFrame, protocols: Sequence[str], objective_hter: str, select_on: str
+) -> None:
+    """Add ``mean_hter_<threshold>`` and ``partial_hter_<threshold>``; set ``mean_hter``."""
+    done = (frame["state"] == "COMPLETE") & ~frame["rejected"] & frame["selection"].notna()
+    for threshold in THRESHOLDS:
+        key = _column_key(threshold)
+        columns = frame[[f"hter_{key}_{p}" for p in protocols]]
+        full = columns.mean(axis=1, skipna=False) if len(protocols) else np.nan
+        frame[f"mean_hter_{key}"] = pd.Series(full, index=frame.index, dtype=float).where(done)
+        partial = columns.mean(axis=1) if len(protocols) else np.nan
+        frame[f"partial_hter_{key}"] = pd.Series(partial, index=frame.index, dtype=float)
+    target = f"mean_hter_{_column_key(objective_hter)}"
+    if select_on == selection.TARGET_TEST:
+        # The first value is the target HTER (what a study made before select_on minimised).
+        frame[target] = frame["mean_hter"].where(frame["mean_hter"].notna(), frame[target])
+    else:
+        frame["mean_hter"] = frame[target]
 
 
 def protocol_frame(trials: Sequence[FrozenTrial], protocols: Sequence[str]) -> pd.DataFrame:
@@ -250,7 +308,9 @@ def protocol_frame(trials: Sequence[FrozenTrial], protocols: Sequence[str]) -> p
 def hypervolume_frame(
     trials: pd.DataFrame, reference: tuple[float, float] | None = None
 ) -> tuple[pd.DataFrame, tuple[float, float]]:
-    """Hypervolume of (mean HTER, GMACs) after each finished trial, in trial-number order.
+    """Hypervolume of the study's own (selection value, GMACs) after each finished trial, in
+    trial-number order: the search's progress as the search saw it (for a ``target-test`` study,
+    the mean HTER it minimised).
 
     Only front candidates (``eligible``) count. ``compute_hours`` is the cumulative duration of
     the finished trials so far (all states). Default reference: HTER 0.5, and the largest
@@ -267,7 +327,7 @@ def hypervolume_frame(
     points = np.column_stack(
         [
             finished["gmacs"].to_numpy(dtype=float),
-            np.where(finished["eligible"], finished["mean_hter"], np.nan),
+            np.where(finished["eligible"], finished["selection"], np.nan),
         ]
     )
     history = hypervolume_history(points, (reference[1], reference[0]))
@@ -280,86 +340,3 @@ def hypervolume_frame(
         }
     )
     return frame, (float(reference[0]), float(reference[1]))
-
-
-def importance_frame(
-    trials: Sequence[FrozenTrial],
-    eligible_numbers: set[int],
-    directions: Sequence[str],
-    targets: Sequence[tuple[str, int]],
-    *,
-    max_trials: int = MAX_TRIALS_FOR_IMPORTANCE,
-    seed: int = 0,
-) -> tuple[pd.DataFrame, str]:
-    """PED-ANOVA parameter importances of each ``(name, objective index)`` target.
-
-    Uses Optuna's :class:`~optuna.importance.PedAnovaImportanceEvaluator` (fast; what
-    optuna-dashboard uses) on the front candidates, a seeded sample of at most ``max_trials``
-    of them, copied into an in-memory study.
-
-    Returns:
-        ``(frame with target, param, importance; a note for the page)``.
-    """
-    import optuna
-
-    empty = pd.DataFrame({"target": [], "param": [], "importance": []})
-    chosen = [t for t in trials if t.number in eligible_numbers]
-    if len(chosen) < MIN_TRIALS_FOR_IMPORTANCE:
-        return empty, (
-            f"Parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCE} finished trials "
-            f"on the front's candidates; this study has {len(chosen)}."
-        )
-    sampled = len(chosen) > max_trials
-    if sampled:
-        picks = np.random.default_rng(seed).choice(len(chosen), size=max_trials, replace=False)
-        chosen = [chosen[i] for i in sorted(picks)]
-    rows = []
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            study = _study_of(chosen, directions)
-            evaluator = optuna.importance.PedAnovaImportanceEvaluator()
-            for name, index in targets:
-                importances = optuna.importance.get_param_importances(
-                    study, evaluator=evaluator, target=_objective(index)
-                )
-                rows += [(name, param, float(value)) for param, value in importances.items()]
-    except Exception as error:  # noqa: BLE001 - an optional analysis never fails the report
-        return empty, f"Parameter importances unavailable: {type(error).__name__}: {error}"
-    note = (
-        f"PED-ANOVA importances (Optuna) for reaching the best 10% of each target, over "
-        f"{len(chosen)} finished front candidates"
-        + (f" (a seeded sample of {max_trials})" if sampled else "")
-        + "."
-    )
-    return pd.DataFrame(rows, columns=["target", "param", "importance"]), note
-
-
-def _study_of(trials: Sequence[FrozenTrial], directions: Sequence[str]):
-    """An in-memory ``optuna.Study`` over ``trials``, which it shares instead of copying.
-
-    ``study.add_trials`` deep-copies every trial (most of the importance time at 1,000 trials);
-    the evaluators only read ``get_trials``, which this study answers from the given list.
-    """
-    import optuna
-
-    class GivenTrialsStudy(optuna.Study):
-        def get_trials(self, deepcopy=True, states=None):
-            chosen = [t for t in trials if states is None or t.state in states]
-            return copy.deepcopy(chosen) if deepcopy else chosen
-
-    storage = optuna.storages.InMemoryStorage()
-    name = "fasnas-report-importances"
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "A new study created" line
-    try:
-        storage.create_new_study(
-            [optuna.study.StudyDirection[d.upper()] for d in directions], study_name=name
-        )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-    return GivenTrialsStudy(study_name=name, storage=storage)
-
-
-def _objective(index: int) -> Callable[[FrozenTrial], float]:
-    return lambda trial: trial.values[index]

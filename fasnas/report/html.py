@@ -19,6 +19,7 @@ import fasnas.report.panels as panels
 from fasnas._io import atomic_write
 from fasnas.errors import OutputError
 from fasnas.report.headline import headline
+from fasnas.report.switch import SWITCH_SCRIPT, SWITCH_STYLE
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -66,7 +67,8 @@ def _headline_html(data: ReportData) -> str:
     return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>"
 
 
-STYLE = """
+STYLE = (
+    """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0 auto;
        max-width: 1280px; padding: 0 24px 48px; color: #222; }
 h1 { font-size: 1.6em; margin-top: 24px; } h2 { margin-top: 36px; border-bottom: 1px solid #ddd; }
@@ -77,7 +79,10 @@ th { background: #f0f0f0; } table.sortable th { cursor: pointer; }
 table.sortable th:after { content: ' \\2195'; color: #aaa; }
 .scroll { overflow-x: auto; } dt { font-weight: 600; margin-top: 6px; } dd { margin-left: 16px; }
 .note { color: #555; font-size: 0.9em; } a.download { font-weight: 600; }
+h3 { font-size: 1.05em; margin: 18px 0 4px; }
 """
+    + SWITCH_STYLE
+)
 
 SORT_SCRIPT = """
 document.querySelectorAll('table.sortable').forEach(function (table) {
@@ -124,5 +129,5 @@ def render_html(data: ReportData, *, png_note: str | None = None) -> str:
         "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         + "\n".join(sections)
-        + f"<script>{SORT_SCRIPT}</script></body></html>\n"
+        + f"<script>{SORT_SCRIPT}{SWITCH_SCRIPT}</script></body></html>\n"
     )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fasnas import record
+from fasnas import record, selection
 from fasnas.report.frames import protocol_frame, study_protocols, trials_frame
 
 VIT_B16_GMACS = 17.58  # docs/flip.md §7: CLIP ViT-B/16 image tower at 224
@@ -43,7 +43,8 @@ def teacher_from(reference: Mapping[str, Any] | None, objective_hter: str) -> Te
     """The :class:`Teacher` of a reference dict (None when ``reference`` is not a dict).
 
     A missing GMACs value defaults to ViT-B/16's for a ViT-B/16 teacher; a missing mean HTER
-    at ``objective_hter`` is the mean over the protocols when every protocol has one.
+    at a threshold (``objective_hter`` or any other the protocols hold) is the mean over the
+    protocols when every protocol has one.
     """
     raw = reference
     if not isinstance(raw, Mapping):
@@ -60,10 +61,11 @@ def teacher_from(reference: Mapping[str, Any] | None, objective_hter: str) -> Te
         if isinstance(by, dict)
     }
     mean = {str(k): float(v) for k, v in mean.items() if v is not None}
-    if objective_hter not in mean and hter:
-        values = [by[objective_hter] for by in hter.values() if objective_hter in by]
-        if values and len(values) == len(hter):
-            mean[objective_hter] = float(np.mean(values))
+    thresholds = dict.fromkeys([objective_hter, *(t for by in hter.values() for t in by)])
+    for threshold in thresholds:
+        values = [by[threshold] for by in hter.values() if threshold in by]
+        if threshold not in mean and values and len(values) == len(hter):
+            mean[threshold] = float(np.mean(values))
     return Teacher(
         name=name, gmacs=None if gmacs is None else float(gmacs), mean_hter=mean, hter=hter
     )
@@ -106,11 +108,13 @@ def leaderboard_frame(
         hter_cols = [f"hter_{p}" for p in protocols if f"hter_{p}" in wide]
         wide["mean_hter"] = wide[hter_cols].mean(axis=1) if hter_cols else np.nan
         # The seeds' mean HTER at ``threshold`` comes from their metrics; a trial without
-        # metrics keeps its own objective value.
+        # metrics keeps its own target mean HTER at that threshold (trials_frame's).
         joined = done.rename(columns={"mean_hter": "objective_hter"}).set_index("number")
         joined = joined.join(wide, how="left")
-        if "objective_hter" in joined:
-            joined["mean_hter"] = joined["mean_hter"].fillna(joined["objective_hter"])
+        fallback = f"mean_hter_{threshold.replace('-', '_')}"
+        fallback = fallback if fallback in joined else "objective_hter"
+        if fallback in joined:
+            joined["mean_hter"] = joined["mean_hter"].fillna(joined[fallback])
         if "kd" not in joined:
             joined["kd"] = None
         value_cols = ["mean_hter"] + [
@@ -153,7 +157,8 @@ def bench_leaderboard(
     """
     trials = study.get_trials(deepcopy=False)
     protocols = study_protocols(study.user_attrs, trials)
-    frame = trials_frame(trials, len(study.directions), protocols, threshold)
+    rule = selection.select_on_of(study.metric_names, record.StudyRecord.of(study).select_on)
+    frame = trials_frame(trials, len(study.directions), protocols, threshold, rule)
     metrics = protocol_frame(trials, protocols)
     teacher = teacher_from(reference, threshold)
     return leaderboard_frame(frame, metrics, protocols, threshold, teacher)

@@ -4,8 +4,9 @@ Owns :func:`load_report_data` and what it returns, :class:`ReportData`: it opens
 through :mod:`fasnas.storage` (a report never creates anything), reads each study's trials once
 (:func:`fasnas.storage.fast_read.read_trials`), builds the frames (:mod:`.frames`), the
 leaderboard and the teacher's reference point (:mod:`.leaderboard`) and how the study ran
-(:func:`run_info`). Nothing here imports plotly; study attributes are read through
-:mod:`fasnas.record` only.
+(:func:`run_info`), the study's selection rule and how honest its front is (:mod:`.honesty`:
+the oracle fronts, the optimism gap and the rank correlations, at each threshold). Nothing here
+imports plotly; study attributes are read through :mod:`fasnas.record` only.
 """
 
 from __future__ import annotations
@@ -17,18 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from fasnas import record
+from fasnas import record, selection
 from fasnas.errors import StorageError
 from fasnas.report.frames import (
     THRESHOLD_LABELS,
     THRESHOLDS,
     hypervolume_frame,
-    importance_frame,
     protocol_frame,
     protocol_order,
     study_protocols,
     trials_frame,
 )
+from fasnas.report.honesty import Honesty, honesty_by_threshold, mark_oracle_fronts, oracle_column
+from fasnas.report.importances import importance_frame
 from fasnas.report.leaderboard import Teacher, leaderboard_frame, teacher_from, teacher_of
 from fasnas.storage import describe_url, open_storage, study_names
 from fasnas.storage.fast_read import read_trials
@@ -134,8 +136,14 @@ class ReportData:
         importances_note: Why importances are missing, or how they were computed.
         run_info: How the study ran (states, workers, compute, storage, hashes, versions).
         teacher: The teacher's reference point, when known (see :func:`load_report_data`).
-        baselines: The ``fasnas bench`` leaderboard (empty without a bench study).
+        baselines: The ``fasnas bench`` leaderboard at ``objective_hter`` (empty without a
+            bench study).
         bench_study_name: The bench study read, if any.
+        select_on: The study's selection rule (:mod:`fasnas.selection`; ``target-test`` for a
+            study made before the rule existed).
+        honesty: Per threshold, the honest front against the oracle front
+            (:class:`~fasnas.report.honesty.Honesty`).
+        baselines_at: Per threshold, the bench leaderboard (``baselines`` is one of them).
     """
 
     study_name: str
@@ -153,17 +161,58 @@ class ReportData:
     teacher: Teacher | None = None
     baselines: pd.DataFrame = field(default_factory=pd.DataFrame)
     bench_study_name: str | None = None
+    select_on: str = selection.TARGET_TEST
+    honesty: dict[str, Honesty] = field(default_factory=dict)
+    baselines_at: dict[str, pd.DataFrame] = field(default_factory=dict)
 
     @property
     def pareto(self) -> pd.DataFrame:
-        """The Pareto trials, cheapest first."""
+        """The Pareto trials (the study's own front: chosen by its selection rule), cheapest
+        first."""
         front = self.trials[self.trials["pareto"]]
-        return front.sort_values(["gmacs", "mean_hter", "number"], kind="stable")
+        return front.sort_values(["gmacs", "selection", "number"], kind="stable")
+
+    def oracle_front(self, threshold: str) -> pd.DataFrame:
+        """The oracle front at ``threshold`` (chosen on the target HTER), cheapest first."""
+        column = oracle_column(threshold)
+        if column not in self.trials:
+            return self.trials.iloc[:0]
+        front = self.trials[self.trials[column]]
+        return front.sort_values(["gmacs", "number"], kind="stable")
+
+    @property
+    def is_oracle(self) -> bool:
+        """Whether the study selected on the target (``target-test``): its front is an oracle."""
+        return self.select_on not in selection.HONEST
+
+    @property
+    def rule(self) -> str:
+        """The selection rule in one line (:func:`fasnas.selection.describe`)."""
+        return selection.describe(self.select_on, self.objective_hter)
+
+    @property
+    def selection_label(self) -> str:
+        """What the study's first value is, in a few words (``mean source-val EER``, ...)."""
+        return SELECTION_LABELS.get(self.select_on, "mean HTER")
+
+    @property
+    def front_label(self) -> str:
+        """How the study's front was chosen, for legends and headings."""
+        if self.is_oracle:
+            return "front selected on the target (an oracle)"
+        return f"front selected on the sources ({self.selection_label})"
 
     @property
     def threshold_label(self) -> str:
         """The headline threshold in words."""
         return THRESHOLD_LABELS.get(self.objective_hter, self.objective_hter)
+
+
+SELECTION_LABELS = {
+    selection.SOURCE_VAL: "mean source-val EER",
+    selection.LOSO: "mean inner HTER",
+    selection.TARGET_TEST: "mean HTER",
+}
 
 
 def objective_hter_of(study_attrs: Mapping[str, Any], metric_names: Sequence[str]) -> str:
@@ -286,11 +335,14 @@ def load_report_data(
     study = _read_study(storage, study_name)
     n_objectives = len(study.directions)
     objective_hter = objective_hter_of(study.user_attrs, study.metric_names)
+    select_on = _select_on(study)
     protocols = study_protocols(study.user_attrs, study.trials)
-    trials = trials_frame(study.trials, n_objectives, protocols, objective_hter)
+    trials = trials_frame(study.trials, n_objectives, protocols, objective_hter, select_on)
+    mark_oracle_fronts(trials, n_objectives)
     metrics = protocol_frame(study.trials, protocols)
     hypervolume, reference = hypervolume_frame(trials, hv_reference)
-    targets = [("mean HTER", 0)] + ([("GMACs", 1)] if n_objectives > 1 else [])
+    label = SELECTION_LABELS.get(select_on, "mean HTER")
+    targets = [(label, 0)] + ([("GMACs", 1)] if n_objectives > 1 else [])
     eligible = set(trials.loc[trials["eligible"], "number"].tolist()) if len(trials) else set()
     if importances:
         importance, note = importance_frame(study.trials, eligible, study.directions, targets)
@@ -300,20 +352,21 @@ def load_report_data(
     teacher = teacher_from(teacher_reference, objective_hter)
     if teacher is None:
         teacher = teacher_of(study.user_attrs, objective_hter)
-    leaderboard = pd.DataFrame()
+    boards: dict[str, pd.DataFrame] = {}
     if bench_study_name is not None:
         bench = _read_study(storage, bench_study_name)
         found = study_protocols(bench.user_attrs, bench.trials)
         bench_protocols = protocol_order(set(protocols) | set(found))
         bench_trials = trials_frame(
-            bench.trials, len(bench.directions), bench_protocols, objective_hter
+            bench.trials, len(bench.directions), bench_protocols, objective_hter, _select_on(bench)
         )
         bench_metrics = protocol_frame(bench.trials, bench_protocols)
         if teacher is None:
             teacher = teacher_of(bench.user_attrs, objective_hter)
-        leaderboard = leaderboard_frame(
-            bench_trials, bench_metrics, bench_protocols, objective_hter, teacher
-        )
+        boards = {
+            t: leaderboard_frame(bench_trials, bench_metrics, bench_protocols, t, teacher)
+            for t in THRESHOLDS
+        }
     return ReportData(
         study_name=study_name,
         directions=study.directions,
@@ -328,6 +381,15 @@ def load_report_data(
         importances_note=note,
         run_info=run_info(trials, given, study.user_attrs),
         teacher=teacher,
-        baselines=leaderboard,
+        baselines=boards.get(objective_hter, pd.DataFrame()),
         bench_study_name=bench_study_name,
+        select_on=select_on,
+        honesty=honesty_by_threshold(trials, protocols, select_on),
+        baselines_at=boards,
     )
+
+
+def _select_on(study: _Study) -> str:
+    """The study's selection rule; ``target-test`` for a study made before the rule existed."""
+    stored = record.StudyRecord(study.user_attrs).select_on
+    return selection.select_on_of(study.metric_names, stored)

@@ -19,17 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fasnas.report.figures import (
-    hypervolume_figure,
-    importance_figure,
-    pareto_figure,
-    protocol_figure,
-)
+from fasnas.report.figures import pareto_figure, protocol_figure
+from fasnas.report.frames import THRESHOLDS
+from fasnas.report.study_figures import honesty_figure, hypervolume_figure, importance_figure
+from fasnas.report.switch import html_switch, short
 from fasnas.report.tables import (
     breakdown_table,
+    correlation_table,
     csv_link,
     front_columns,
     front_table_frame,
+    gap_table,
     html_table,
     leaderboard_table,
     run_info_list,
@@ -82,19 +82,74 @@ def _hidden_trials(data: ReportData) -> str:
 
 
 def pareto_panel(data: ReportData, plot: Plot) -> str:
-    """The front figure and what it leaves out."""
+    """The front figure, how its front was chosen, and what it leaves out."""
     projection = (
-        " The front is non-dominated on all three objectives (HTER, GMACs, latency), so "
-        "some of its points look dominated in this projection."
+        f" The front is non-dominated on all three objectives ({data.selection_label}, "
+        "GMACs, latency), so some of its points look dominated in this projection."
         if len(data.directions) > 2
         else ""
     )
+    honesty = data.honesty.get(data.objective_hter)
+    if data.is_oracle:
+        chosen = (
+            "This study selects on the target: its front is the oracle front at the "
+            f"{short(data.objective_hter)}, so the two coincide there; at the other threshold "
+            "the oracle front is drawn faded where it differs."
+        )
+    else:
+        chosen = (
+            f"The front was chosen on the study's own values ({data.selection_label}, GMACs), "
+            "never on the target, and is drawn at its target HTER. Faded and dotted: the "
+            "oracle front, chosen on the target HTER itself"
+            + (" (here the same trials)." if honesty is not None and honesty.coincide else ".")
+        )
     return "\n".join(
         [
             plot(pareto_figure(data), "pareto"),
-            _note("Dominated trials are faded. " + _hidden_trials(data) + projection),
+            _note(
+                html.escape(
+                    f"{chosen} The buttons above the plot switch the target HTER between the "
+                    "test-EER threshold and the source threshold. Dominated trials are faded. "
+                )
+                + _hidden_trials(data)
+                + html.escape(projection)
+            ),
         ]
     )
+
+
+def honesty_panel(data: ReportData, plot: Plot) -> str:
+    """The selection rule, the optimism gap and the rank correlations (:mod:`.honesty`)."""
+    parts = [f"<p><b>Selection rule:</b> {html.escape(data.rule)}.</p>"]
+    if data.is_oracle:
+        parts.append(
+            _note(
+                "This study selects on the target test set (an oracle, docs/flip.md §6): its "
+                "front and the oracle front coincide at its own threshold, and its selection "
+                "value is the target HTER, so no scatter is drawn."
+            )
+        )
+    parts.append(plot(honesty_figure(data), "honesty"))
+    parts += [
+        "<h3>Optimism gap</h3>",
+        f'<div class="scroll">{gap_table(data)}</div>',
+        _note(
+            "Gap = the oracle front's target HTER minus this front's, in percentage points "
+            "(negative: the oracle looks better). Mean and worst gap, at matched GMACs: for "
+            "each trial of this front, the best oracle-front trial with no more GMACs; mean "
+            "and worst over the front. Gap at best: this front's best trial by its selection "
+            "value against the oracle front's best by target HTER (their target HTERs are "
+            "'its HTER %')."
+        ),
+        "<h3>Does the selection value rank trials as the target does?</h3>",
+        f'<div class="scroll">{correlation_table(data)}</div>',
+        _note(
+            "Kendall τ and Spearman ρ (scipy.stats) over the complete trials: the first "
+            "objective value against the target mean HTER, and per protocol the protocol's "
+            "selection value against its target HTER. 1: the same order; 0: unrelated."
+        ),
+    ]
+    return "\n".join(part for part in parts if part)
 
 
 def protocols_panel(data: ReportData, plot: Plot) -> str:
@@ -103,7 +158,12 @@ def protocols_panel(data: ReportData, plot: Plot) -> str:
         [
             plot(protocol_figure(data), "protocols"),
             f'<div class="scroll">{breakdown_table(data)}</div>',
-            _note("HTER at both thresholds; AUC and TPR@FPR=1% do not depend on the threshold."),
+            _note(
+                html.escape(
+                    f"Target HTER of the {data.front_label}, at both thresholds; AUC and "
+                    "TPR@FPR=1% do not depend on the threshold."
+                )
+            ),
         ]
     )
 
@@ -115,7 +175,8 @@ def hypervolume_panel(data: ReportData, plot: Plot) -> str:
         [
             plot(hypervolume_figure(data), "hypervolume") or _note("No finished trials yet."),
             _note(
-                f"Reference point: mean HTER {reference[0]:.2f} and {reference[1]:.4g} GMACs. "
+                f"Reference point: {html.escape(data.selection_label)} {reference[0]:.2f} and "
+                f"{reference[1]:.4g} GMACs (the study's own values, what it selected on). "
                 "Only feasible, complete, non-rejected trials count."
             ),
         ]
@@ -136,13 +197,18 @@ def leaderboard_panel(data: ReportData, plot: Plot) -> str:
     """The bench baselines against the teacher; left out without a bench study."""
     if not len(data.baselines):
         return ""
+    boards = {
+        t: f'<div class="scroll">{leaderboard_table(data, t)}</div>'
+        for t in THRESHOLDS
+        if t in data.baselines_at or t == data.objective_hter
+    }
     return "\n".join(
         [
             _note(
-                f"Mean ± std over seeds at the {html.escape(data.objective_hter)} threshold; "
-                "the teacher is the first row."
+                "Mean ± std over seeds of the target HTER of fixed models (not selected), at "
+                "the threshold chosen below; the teacher is the first row."
             ),
-            f'<div class="scroll">{leaderboard_table(data)}</div>',
+            html_switch(boards, data.objective_hter),
         ]
     )
 
@@ -153,7 +219,12 @@ def front_table_panel(data: ReportData, plot: Plot) -> str:
     return "\n".join(
         [
             csv_link(data.pareto, f"{data.study_name}-pareto.csv"),
-            _note("Click a column header to sort."),
+            _note(
+                html.escape(
+                    f"The {data.front_label}. Target HTERs at both thresholds; click a "
+                    "column header to sort."
+                )
+            ),
             f'<div class="scroll">{table}</div>',
         ]
     )
@@ -166,6 +237,7 @@ def run_info_panel(data: ReportData, plot: Plot) -> str:
 
 PANELS: tuple[Panel, ...] = (
     Panel("pareto", "Pareto front", pareto_panel),
+    Panel("honesty", "Selection and honesty", honesty_panel),
     Panel("protocols", "Per-protocol breakdown", protocols_panel),
     Panel("hypervolume", "Hypervolume history", hypervolume_panel),
     Panel("importances", "Parameter importances", importances_panel),

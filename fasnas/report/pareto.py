@@ -8,6 +8,10 @@ Owns which trials may be on the front, the non-domination test and the 2-D hyper
   it was never trained);
 - the front (:func:`front_trials`, :func:`front_masks`) is the candidates that no other
   candidate dominates on all objectives, every objective minimised (as in every fasnas study);
+  the study's values are what it selected on (:mod:`fasnas.selection`), so this is the front
+  its selection rule chose;
+- :func:`front_of` is the same test on objectives of the caller's choosing (the report's
+  *oracle* front: the same candidates, the first value replaced by the target HTER);
 - :func:`pareto_mask` is the non-domination test on a plain array, and
   :func:`hypervolume_history` / :func:`hypervolume_2d` measure a two-objective front.
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "front_masks",
+    "front_of",
     "front_trials",
     "hypervolume_2d",
     "hypervolume_history",
@@ -69,6 +74,27 @@ def front_masks(trials: Sequence[FrozenTrial], n_objectives: int) -> tuple[np.nd
         points = np.array([trials[i].values[:n_objectives] for i in chosen], dtype=float)
         on_front[chosen] = pareto_mask(points)
     return candidate, on_front
+
+
+def front_of(points: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """The front of ``points`` among the ``candidate`` rows whose values are all finite.
+
+    Args:
+        points: ``(n, k)`` objective values, all minimised (e.g. target HTER, GMACs).
+        candidate: ``(n,)`` booleans: the rows that may be on the front (:func:`front_masks`).
+
+    Returns:
+        Boolean array of length ``n``.
+    """
+    candidate = np.asarray(candidate, dtype=bool)
+    on_front = np.zeros(len(candidate), dtype=bool)
+    if not len(candidate):
+        return on_front
+    points = np.asarray(points, dtype=float).reshape(len(candidate), -1)
+    chosen = candidate & np.isfinite(points).all(axis=1)
+    if chosen.any():
+        on_front[np.flatnonzero(chosen)] = pareto_mask(points[chosen])
+    return on_front
 
 
 def front_trials(trials: Sequence[FrozenTrial], n_objectives: int) -> list[FrozenTrial]:

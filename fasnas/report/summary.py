@@ -1,9 +1,11 @@
 """``summary.md``: the report's headline numbers as Markdown, for papers and issues.
 
 Owns the Markdown rendering of :class:`fasnas.report.load.ReportData`: the headline (and which
-threshold it uses), the Pareto table, the per-protocol breakdown at both thresholds, the bench
-leaderboard and how the study ran. The sentences come from
-:func:`fasnas.report.headline.headline`, so the page and the summary never disagree.
+threshold it uses), the selection rule and how honest the front is (optimism gap, rank
+correlations: :mod:`.honesty`), the Pareto table, the per-protocol breakdown at both
+thresholds, the bench leaderboard at both thresholds and how the study ran. Every HTER column
+says which HTER it is. The sentences come from :func:`fasnas.report.headline.headline`, so the
+page and the summary never disagree.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from fasnas._io import atomic_write
 from fasnas.errors import OutputError
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.headline import headline
+from fasnas.report.honesty import correlation_summary, gap_summary, target_column
 from fasnas.report.load import ReportData
+from fasnas.report.switch import short
 
 TRAINING = {True: "KD", False: "CE only"}
 
@@ -53,7 +57,12 @@ def _front_table(data: ReportData) -> str:
     front = data.pareto
     key = data.objective_hter.replace("-", "_")
     header = ["trial", "family", "input (px)", "GMACs", "params (M)", "latency (ms)"]
-    header += ["mean HTER (%)"] + [f"{p} (%)" for p in data.protocol_names]
+    at = short(data.objective_hter)
+    header += [f"target mean HTER (%, {at})"] + [f"{p} (%, {at})" for p in data.protocol_names]
+    others = [t for t in THRESHOLDS if t != data.objective_hter]
+    header += [f"target mean HTER (%, {short(t)})" for t in others]
+    if not data.is_oracle:
+        header.append(f"{data.selection_label} (%) [selection]")
     rows = []
     for record in front.to_dict("records"):
         params = pd.to_numeric(pd.Series([record.get("n_params")]), errors="coerce").iloc[0]
@@ -67,6 +76,9 @@ def _front_table(data: ReportData) -> str:
             _pct(record.get("mean_hter")),
         ]
         row += [_pct(record.get(f"hter_{key}_{p}")) for p in data.protocol_names]
+        row += [_pct(record.get(target_column(t))) for t in others]
+        if not data.is_oracle:
+            row.append(_pct(record.get("selection")))
         rows.append(row)
     return markdown_table(header, rows)
 
@@ -76,7 +88,10 @@ def _breakdown_table(data: ReportData) -> str:
     front = data.pareto
     metrics = metrics[metrics["number"].isin(front["number"])]
     header = ["trial", "protocol"]
-    header += [f"HTER {t} (%)" for t in THRESHOLDS] + ["AUC", "TPR@FPR=1%"]
+    header += [f"target HTER {t} (%)" for t in THRESHOLDS] + ["AUC", "TPR@FPR=1%"]
+    if not data.is_oracle:
+        header.append(f"{data.selection_label.removeprefix('mean ')} (%) [selection]")
+    selections = front.set_index("number")
     rows = []
     indexed = metrics.set_index(["number", "protocol", "threshold"])
     for number in front["number"]:
@@ -92,6 +107,8 @@ def _breakdown_table(data: ReportData) -> str:
             source = indexed.loc[main] if main in indexed.index else None
             cells.append(_cell(None if source is None else source["auc"], ".4f"))
             cells.append(_cell(None if source is None else source["tpr_at_fpr_1pct"], ".3f"))
+            if not data.is_oracle:
+                cells.append(_pct(selections.loc[number].get(f"selection_{protocol}")))
             rows.append(cells)
     return markdown_table(header, rows)
 
@@ -105,13 +122,14 @@ def _pm(record: dict[str, Any], name: str, scale: float, spec: str) -> str:
     return f"{format(mean * scale, spec)} ± {format(std * scale, spec)}"
 
 
-def _leaderboard(data: ReportData) -> str:
+def _leaderboard(data: ReportData, threshold: str) -> str:
     header = ["model", "training", "seeds", "GMACs", "params (M)", "latency (ms)"]
-    header += ["mean HTER (%)"]
+    header += ["target mean HTER (%)"]
     for protocol in data.protocol_names:
         header += [f"{protocol} HTER (%)", f"{protocol} AUC", f"{protocol} TPR@1%"]
     rows = []
-    for record in data.baselines.to_dict("records"):
+    board = data.baselines_at.get(threshold, data.baselines)
+    for record in board.to_dict("records"):
         kind = record.get("kind")
         params = record.get("n_params")
         row = [
@@ -155,13 +173,74 @@ def _run_info(data: ReportData) -> str:
     return "\n".join(lines)
 
 
+def _honesty(data: ReportData) -> list[str]:
+    """The selection rule, the optimism gap and the rank correlations, at both thresholds."""
+    parts = ["## Selection and honesty", f"Selection rule (`objective.select_on`): {data.rule}."]
+    if data.is_oracle:
+        parts.append(
+            "This study selects on the target test set: its front is an oracle front and "
+            "coincides with the oracle front at its own threshold (docs/flip.md §6)."
+        )
+    gaps = gap_summary(data.honesty)
+    header = ["target HTER at", "front's best trial (by selection)", "its target HTER (%)"]
+    header += ["oracle front's best trial", "its target HTER (%)", "gap at the best (points)"]
+    header += ["mean gap, matched GMACs (points)", "worst gap (points)", "fronts coincide"]
+    rows = [
+        [
+            short(row["threshold"]),
+            _cell(row["honest_number"], "d"),
+            _pct(row["honest_hter"]),
+            _cell(row["oracle_number"], "d"),
+            _pct(row["oracle_hter"]),
+            _cell(100 * row["best_gap"], "+.2f"),
+            _cell(100 * row["mean_gap"], "+.2f"),
+            _cell(100 * row["worst_gap"], "+.2f"),
+            "yes" if row["coincide"] else "no",
+        ]
+        for row in gaps.to_dict("records")
+    ]
+    parts.append(markdown_table(header, rows))
+    parts.append(
+        "Gap = the oracle front's target HTER minus this front's (negative: the oracle looks "
+        "better). The oracle front is chosen on the target mean HTER at that threshold (and "
+        "the study's other objectives) among the same candidates. At matched GMACs: for each "
+        "trial of this front, the best oracle-front trial with no more GMACs; mean and worst "
+        "over this front. At the best point: this front's best by its selection value against "
+        "the oracle front's best by target HTER."
+    )
+    correlations = correlation_summary(data.honesty)
+    header = ["trials"]
+    for threshold in data.honesty:
+        at = short(threshold)
+        header += [f"n ({at})", f"Kendall τ ({at})", f"Spearman ρ ({at})"]
+    rows = []
+    for row in correlations.to_dict("records"):
+        scope = row["scope"]
+        cells = ["all (mean over protocols)" if scope == "all" else f"protocol {scope}"]
+        for threshold in data.honesty:
+            key = threshold.replace("-", "_")
+            cells += [_cell(row.get(f"n_{key}"), "d")]
+            cells += [_cell(row.get(f"tau_{key}"), ".3f"), _cell(row.get(f"rho_{key}"), ".3f")]
+        rows.append(cells)
+    parts.append(markdown_table(header, rows))
+    parts.append(
+        f"Rank correlations (scipy.stats) over the complete trials between the selection value "
+        f"({data.selection_label}) and the target HTER: the mean over protocols, then each "
+        "protocol's own selection value against its target HTER (n: the trials with both). 1: "
+        "the rule orders trials as the target does."
+    )
+    return parts
+
+
 def render_summary(data: ReportData) -> str:
     """The whole ``summary.md`` text."""
     parts = [
         f"# fasnas report: {data.study_name}",
         f"Headline threshold: **{data.objective_hter}**, {data.threshold_label}.",
         "\n".join(f"- {line}" for line in headline(data)),
+        *_honesty(data),
         "## Pareto front",
+        f"The {data.front_label}; target HTERs labelled with their threshold.",
     ]
     if len(data.pareto):
         parts.append(_front_table(data))
@@ -171,10 +250,13 @@ def render_summary(data: ReportData) -> str:
     if len(data.baselines):
         parts += [
             "## Bench leaderboard",
-            f"Mean ± std over seeds at the {data.objective_hter} threshold; the teacher is the "
-            "first row.",
-            _leaderboard(data),
+            "Mean ± std over seeds of the target HTER of fixed models (not selected); the "
+            "teacher is the first row.",
         ]
+        order = [data.objective_hter] + [t for t in THRESHOLDS if t != data.objective_hter]
+        for threshold in order:
+            if threshold in data.baselines_at or threshold == data.objective_hter:
+                parts += [f"### At the {short(threshold)}", _leaderboard(data, threshold)]
     parts += ["## How the study ran", _run_info(data)]
     return "\n\n".join(parts) + "\n"
 

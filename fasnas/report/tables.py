@@ -3,8 +3,10 @@
 Owns the markup of every table of the page: the generic sortable :func:`html_table` (cells
 carry ``data-v`` sort values), the Pareto trials with their derived columns and CSV download
 link (a ``data:`` URL), the per-protocol breakdown, the bench leaderboard (mean ± std over
-seeds) and the "how the study ran" list. Every number comes from the data; the panels of
-:mod:`.panels` place these on the page.
+seeds, at either threshold), the honesty tables (optimism gap and rank correlations, from
+:mod:`.honesty`) and the "how the study ran" list. Every HTER header says which HTER it is
+(the target's, at which threshold; the selection value apart). Every number comes from the
+data; the panels of :mod:`.panels` place these on the page.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import pandas as pd
 
 from fasnas.report.figures import KD_HOVER
 from fasnas.report.frames import THRESHOLDS
+from fasnas.report.honesty import correlation_summary, gap_summary, target_column
+from fasnas.report.switch import short
 
 if TYPE_CHECKING:
     from fasnas.report.load import ReportData
@@ -31,7 +35,6 @@ FRONT_TABLE_COLUMNS = (
     ("gmacs", "GMACs", ".4f"),
     ("params_m", "params (M)", ".3f"),
     ("latency_ms", "latency (ms)", ".2f"),
-    ("mean_hter_pct", "mean HTER (%)", ".2f"),
 )
 
 
@@ -79,6 +82,9 @@ def front_table_frame(data: ReportData) -> pd.DataFrame:
     front = data.pareto.copy()
     front["params_m"] = pd.to_numeric(front["n_params"], errors="coerce") / 1e6
     front["mean_hter_pct"] = front["mean_hter"] * 100
+    front["selection_pct"] = front["selection"] * 100
+    for threshold in THRESHOLDS:
+        front[f"pct_{target_column(threshold)}"] = front[target_column(threshold)] * 100
     key = data.objective_hter.replace("-", "_")
     for protocol in data.protocol_names:
         front[f"pct_{protocol}"] = front[f"hter_{key}_{protocol}"] * 100
@@ -86,9 +92,17 @@ def front_table_frame(data: ReportData) -> pd.DataFrame:
 
 
 def front_columns(data: ReportData) -> list[tuple[str, str, str]]:
-    """The Pareto trials table's columns: trial facts, HTER per protocol, KD, run time."""
+    """The Pareto trials table's columns: trial facts, the selection value (an honest study's),
+    the target mean HTER at both thresholds, HTER per protocol, KD, run time."""
     columns = list(FRONT_TABLE_COLUMNS)
-    columns += [(f"pct_{p}", f"HTER {p} (%)", ".2f") for p in data.protocol_names]
+    if not data.is_oracle:
+        columns.append(("selection_pct", f"{data.selection_label} (%) [selection]", ".2f"))
+    order = [data.objective_hter] + [t for t in THRESHOLDS if t != data.objective_hter]
+    columns += [
+        (f"pct_{target_column(t)}", f"target mean HTER % ({short(t)})", ".2f") for t in order
+    ]
+    at = short(data.objective_hter)
+    columns += [(f"pct_{p}", f"{p} target HTER % ({at})", ".2f") for p in data.protocol_names]
     columns += [(name, label, spec) for name, label, spec in KD_HOVER]
     columns += [("duration_s", "run (s)", ".0f")]
     return columns
@@ -117,8 +131,12 @@ def breakdown_table(data: ReportData) -> str:
         for threshold in order:
             name = f"hter|{protocol}|{threshold}"
             table[name] = _pick(wide, "hter", protocol, threshold) * 100
-            short = "test-EER" if threshold == "test-eer" else "source thr."
-            columns.append((name, f"{protocol} HTER % ({short})", ".2f"))
+            label = "test-EER" if threshold == "test-eer" else "source thr."
+            columns.append((name, f"{protocol} HTER % ({label})", ".2f"))
+        if not data.is_oracle:
+            table[f"sel|{protocol}"] = front.set_index("number")[f"selection_{protocol}"] * 100
+            name = data.selection_label.removeprefix("mean ")
+            columns.append((f"sel|{protocol}", f"{protocol} {name} % [selection]", ".2f"))
         table[f"auc|{protocol}"] = _pick(wide, "auc", protocol, data.objective_hter)
         table[f"tpr|{protocol}"] = _pick(wide, "tpr_at_fpr_1pct", protocol, data.objective_hter)
         columns.append((f"auc|{protocol}", f"{protocol} AUC", ".4f"))
@@ -135,9 +153,11 @@ def _pick(wide: pd.DataFrame, metric: str, protocol: str, threshold: str) -> pd.
     return pd.Series(np.nan, index=wide.index)
 
 
-def leaderboard_table(data: ReportData) -> str:
-    """The bench leaderboard, teacher first: mean ± std over seeds ("" without baselines)."""
-    board = data.baselines
+def leaderboard_table(data: ReportData, threshold: str | None = None) -> str:
+    """The bench leaderboard at ``threshold`` (default: the objective's), teacher first: mean ±
+    std over seeds ("" without baselines)."""
+    threshold = threshold or data.objective_hter
+    board = data.baselines_at.get(threshold, data.baselines)
     if not len(board):
         return ""
     rows = []
@@ -161,9 +181,11 @@ def leaderboard_table(data: ReportData) -> str:
                 _pm(record, f"tpr_at_fpr_1pct_{protocol}", 1, ".3f"),
             ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = ["model", "training", "seeds", "GMACs", "params (M)", "latency (ms)", "mean HTER (%)"]
+    at = "test-EER" if threshold == "test-eer" else "source thr."
+    head = ["model", "training", "seeds", "GMACs", "params (M)", "latency (ms)"]
+    head += [f"target mean HTER % ({at})"]
     for protocol in data.protocol_names:
-        head += [f"{protocol} HTER (%)", f"{protocol} AUC", f"{protocol} TPR@1%"]
+        head += [f"{protocol} HTER % ({at})", f"{protocol} AUC", f"{protocol} TPR@1%"]
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)
     return (
         f'<table class="plain"><thead><tr>{header}</tr></thead>'
@@ -187,6 +209,47 @@ def _pm(record: dict[str, Any], name: str, scale: float, spec: str = ".2f") -> s
     if std is None or math.isnan(std):
         return format(mean, spec)
     return f"{format(mean, spec)} ± {format(std, spec)}"
+
+
+def gap_table(data: ReportData) -> str:
+    """Per threshold: each front's best target HTER, the optimism gap at the best points and
+    at matched GMACs (mean, worst), in % and points."""
+    frame = gap_summary(data.honesty)
+    if not len(frame):
+        return ""
+    frame["at"] = [short(t) for t in frame["threshold"]]
+    frame["coincide_text"] = frame["coincide"].map({True: "yes", False: "no"})
+    for name in ("honest_hter", "oracle_hter", "best_gap", "mean_gap", "worst_gap"):
+        frame[name] = frame[name].astype(float) * 100
+    columns = [
+        ("at", "target HTER at", "s"),
+        ("honest_number", "front's best", "d"),
+        ("honest_hter", "its HTER %", ".2f"),
+        ("oracle_number", "oracle's best", "d"),
+        ("oracle_hter", "its HTER %", ".2f"),
+        ("best_gap", "gap at best", "+.2f"),
+        ("mean_gap", "mean gap", "+.2f"),
+        ("worst_gap", "worst gap", "+.2f"),
+        ("coincide_text", "same fronts", "s"),
+    ]
+    return html_table(frame, columns, sortable=False)
+
+
+def correlation_table(data: ReportData) -> str:
+    """Kendall tau and Spearman rho of the selection value against the target HTER: over all
+    complete trials and per protocol, at each threshold."""
+    frame = correlation_summary(data.honesty)
+    if not len(frame):
+        return ""
+    columns = [("scope", "trials", "s")]
+    for threshold in data.honesty:
+        key, at = threshold.replace("-", "_"), short(threshold)
+        columns += [(f"n_{key}", f"n ({at})", "d"), (f"tau_{key}", f"Kendall τ ({at})", ".3f")]
+        columns += [(f"rho_{key}", f"Spearman ρ ({at})", ".3f")]
+    frame["scope"] = [
+        "all (mean over protocols)" if s == "all" else f"protocol {s}" for s in frame["scope"]
+    ]
+    return html_table(frame, columns, sortable=False)
 
 
 def run_info_list(data: ReportData, png_note: str | None = None) -> str:

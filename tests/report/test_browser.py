@@ -205,3 +205,66 @@ def test_the_check_catches_a_broken_page(tmp_path):
     errors = json.loads(recorded(dom, "data-errors"))
     assert errors[0] == "bad thing" and "notAFunction" in errors[1]
     assert "Uncaught ReferenceError" in log
+
+
+# Injected like PROBE into the report of the honest study (tests/report/honest_study.py): it
+# clicks the front figure's "source threshold" button and the leaderboard's, then records the
+# front line's y values and which leaderboard part is shown.
+SWITCH_PROBE = """<script>
+window.__errors = [];
+window.addEventListener('error', function (e) { window.__errors.push(String(e.message)); });
+var __consoleError = console.error;
+console.error = function () {
+  window.__errors.push(Array.prototype.join.call(arguments, ' '));
+  __consoleError.apply(console, arguments);
+};
+window.addEventListener('load', function () {
+  var root = document.documentElement;
+  var buttons = document.querySelectorAll('#pareto g.updatemenu-button');
+  root.setAttribute('data-menu-buttons', String(buttons.length));
+  if (buttons.length > 1) {
+    buttons[1].dispatchEvent(new MouseEvent('click', {bubbles: true}));
+  }
+  var board = document.querySelector('.thr-switch button[data-thr="source-threshold"]');
+  if (board) { board.click(); }
+  setTimeout(function () {
+    var line = document.getElementById('pareto').data[0];
+    root.setAttribute('data-front-y', JSON.stringify(Array.prototype.slice.call(line.y)));
+    var shown = Array.prototype.filter.call(
+      document.querySelectorAll('.thr-switch .thr-part'), function (p) { return !p.hidden; });
+    root.setAttribute('data-shown', shown.map(function (p) {
+      return p.getAttribute('data-thr'); }).join(','));
+    root.setAttribute('data-errors', JSON.stringify(window.__errors));
+  }, 1000);
+});
+</script>"""
+
+
+def test_the_threshold_switches_work_in_the_browser(tmp_path):
+    from hand_study import bench_trials
+    from honest_study import make_honest_study
+
+    storage = optuna.storages.InMemoryStorage()
+    make_honest_study(storage)
+    bench = optuna.create_study(
+        study_name="honest-bench", storage=storage, directions=["minimize"] * 2
+    )
+    bench.add_trials(bench_trials())
+    page = build_report(
+        storage, "honest", tmp_path / "out", bench_study_name="honest-bench", png=False
+    ).html
+    probed = tmp_path / "probed.html"
+    text = page.read_text(encoding="utf-8")
+    probed.write_text(text.replace("<head>", "<head>" + SWITCH_PROBE, 1), encoding="utf-8")
+    result = run_chromium(tmp_path, "--dump-dom", probed.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    for div in ("pareto", "honesty", "protocols", "hypervolume"):
+        figure = dom.split(f'id="{div}"', 1)[1][:20000]
+        assert 'class="main-svg"' in figure, f"figure {div} was not drawn"
+    assert json.loads(recorded(dom, "data-errors")) == []
+    assert "Uncaught" not in result.stderr
+    assert recorded(dom, "data-menu-buttons") == "2"
+    # The front's line at the source threshold: every target HTER + 10 points.
+    assert json.loads(recorded(dom, "data-front-y")) == pytest.approx([19.0, 20.0, 35.0])
+    assert recorded(dom, "data-shown") == "source-threshold"

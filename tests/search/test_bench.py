@@ -160,7 +160,7 @@ def test_bench_runs_each_model_with_ce_and_kd_at_the_bench_seed(benched) -> None
     study, trials = _bench_trials(url, config)
     assert study.study_name == "tiny-bench"
     assert [d.name for d in study.directions] == ["MINIMIZE", "MINIMIZE"]
-    assert study.metric_names == ["mean HTER (test-eer)", "GMACs"]
+    assert study.metric_names == ["mean source-val EER (select_on: source-val)", "GMACs"]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
     keys = ("baseline", "kd", "bench_seed")
     got = {tuple(t.user_attrs[k] for k in keys) for t in trials}
@@ -178,7 +178,7 @@ def test_bench_runs_each_model_with_ce_and_kd_at_the_bench_seed(benched) -> None
         family = {"mobilenetv3_small_100": "mobilenetv3", "resnet18": "resnet"}
         assert attrs["student_spec"]["family"] == family[attrs["baseline"]]
         assert attrs["student_spec"]["img_size"] == 32
-        assert trial.values[0] == pytest.approx(attrs["metrics.M"]["test-eer"]["hter"])
+        assert trial.values[0] == pytest.approx(attrs["metrics.M"]["source-val"]["eer"])
         assert attrs["latency_ms"] > 0 and attrs["gmacs"] > 0
         assert set(attrs["artifact.M"]) == {"result", "weights"}  # export can read it
     assert any(line.startswith("leaderboard") for line in lines)
