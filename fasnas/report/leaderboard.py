@@ -34,6 +34,9 @@ class Teacher:
     hter: dict[str, dict[str, float]]  # protocol -> threshold -> HTER
 
 
+SEEN_NOTE = "saw the source-validation videos: its source threshold is optimistic"
+
+
 def teacher_of(study_attrs: Mapping[str, Any], objective_hter: str) -> Teacher | None:
     """The teacher's reference point from a study's user attributes, when they hold one."""
     return teacher_from(record.StudyRecord(study_attrs).teacher, objective_hter)
@@ -42,14 +45,19 @@ def teacher_of(study_attrs: Mapping[str, Any], objective_hter: str) -> Teacher |
 def teacher_from(reference: Mapping[str, Any] | None, objective_hter: str) -> Teacher | None:
     """The :class:`Teacher` of a reference dict (None when ``reference`` is not a dict).
 
-    A missing GMACs value defaults to ViT-B/16's for a ViT-B/16 teacher; a missing mean HTER
-    at a threshold (``objective_hter`` or any other the protocols hold) is the mean over the
-    protocols when every protocol has one.
+    A teacher whose training saw the source-validation videos (``source_val_seen``: an
+    imported FLIP checkpoint) is named with :data:`SEEN_NOTE`. A missing GMACs value defaults
+    to ViT-B/16's for a ViT-B/16 teacher; a missing mean HTER at a threshold
+    (``objective_hter`` or any other the protocols hold) is the mean over the protocols when
+    every protocol has one.
     """
     raw = reference
     if not isinstance(raw, Mapping):
         return None
     name = str(raw.get("name", "teacher"))
+    seen = raw.get("source_val_seen")
+    if isinstance(seen, Mapping) and any(seen.values()):
+        name += f" [{SEEN_NOTE}]"
     gmacs = raw.get("gmacs")
     if gmacs is None and "ViT-B/16" in name:
         gmacs = VIT_B16_GMACS

@@ -83,3 +83,14 @@ def test_a_computed_teacher_reference_is_preferred_over_the_stored_one(hand_url)
     assert stored.teacher == teacher_from(TEACHER, "test-eer")
     assert stored.teacher.name == TEACHER["name"]
     assert teacher_from(None, "test-eer") is None
+
+
+def test_a_teacher_that_saw_the_source_validation_videos_says_so():
+    reference = {"name": "FLIP teacher", "hter": {"M": {"test-eer": 0.1}}}
+    honest = teacher_from({**reference, "source_val_seen": {"M": False}}, "test-eer")
+    assert honest.name == "FLIP teacher"
+    seen = teacher_from({**reference, "source_val_seen": {"M": True}}, "test-eer")
+    assert (
+        seen.name
+        == "FLIP teacher [saw the source-validation videos: its source threshold is optimistic]"
+    )
