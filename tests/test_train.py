@@ -141,7 +141,8 @@ def test_evaluate_model_reports_both_thresholds(frames) -> None:
         return torch.stack([1 - labels[: x.shape[0]], labels[: x.shape[0]]], dim=1).float() * 5
 
     result = evaluate_model(oracle, frames, frames, norm=NORM, device=torch.device("cpu"))
-    assert set(result) == {"test-eer", "source-threshold"}
+    assert set(result) == {"source-val", "test-eer", "source-threshold"}
+    assert result["source-val"]["eer"] == 0.0
     assert result["test-eer"]["hter"] == 0.0
     assert result["source-threshold"]["hter"] == 0.0
     assert result["test-eer"]["n_videos"] == 8

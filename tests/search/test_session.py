@@ -229,7 +229,7 @@ def test_start_runs_workers_then_continues_the_study(tmp_path, capsys) -> None:
     assert len({t.params["lr"] for t in trials}) == 4
     attrs = session.study.user_attrs
     assert attrs["budget"]["n_trials"] == 4 and attrs["config"]["protocols"] == ["M"]
-    assert session.study.metric_names == ["mean HTER (test-eer)", "GMACs"]
+    assert session.study.metric_names == ["mean source-val EER (select_on: source-val)", "GMACs"]
     store = AtomicFileSystemArtifactStore(tmp_path / "tiny-artifacts")
     for trial in trials:
         ids = trial.user_attrs["artifact.M"]
