@@ -13,7 +13,8 @@ the study's complete trials, it prints:
 - the honest front (non-dominated on selection value and GMACs) and the oracle front
   (non-dominated on target HTER and GMACs) of the *same* trials, both at their target HTER;
 - the optimism gap: for each honest front point, its target HTER minus the best oracle-front
-  target HTER at no more GMACs (mean and worst), and best point against best point;
+  target HTER at no more GMACs (mean and worst), and the honest front's pick (its lowest
+  selection value) against the oracle front's best target HTER;
 - the compute: wall seconds, summed trial seconds and students' train seconds per study.
 
 Run it (about 10 min for source-val and 4x that for leave-one-source-out on 2 cores)::
@@ -100,7 +101,9 @@ def analyse(study, protocols) -> dict:
             if t.number in honest:
                 best = min(oh for og, oh in oracle if og <= g + 1e-12)
                 gaps.append(h - best)
-        honest_best = min(h for t, h in zip(complete, target, strict=True) if t.number in honest)
+        on_front = [(t.values[0], h) for t, h in zip(complete, target, strict=True)]
+        on_front = [pair for pair, t in zip(on_front, complete, strict=True) if t.number in honest]
+        honest_best = min(on_front)[1]  # the point the rule picks: its lowest selection value
         row.update(
             honest_front=sorted(
                 (round(float(g), 5), round(float(h), 4))
