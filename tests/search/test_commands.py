@@ -108,3 +108,11 @@ def test_a_journal_under_a_regular_file_is_one_line(quick, capsys) -> None:
     url = f"journal:{blocker}/s.journal"
     line = _refused(capsys, ["study", "start", str(quick), "--storage", url], quick.parent)
     assert f"folder {blocker} does not exist" in line
+
+
+def test_a_bad_selection_rule_names_the_key_and_the_choices(quick, capsys) -> None:
+    quick.write_text(quick.read_text() + "objective: {select_on: target}\n")
+    line = _refused(capsys, ["study", "start", str(quick)], quick.parent)
+    assert "objective.select_on: expected one of ['source-val', 'leave-one-source-out', " in line
+    assert "'target-test'], got 'target'" in line
+    assert not (quick.parent / "tiny.journal").exists()

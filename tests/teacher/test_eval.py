@@ -120,6 +120,12 @@ def test_an_imported_flip_checkpoint_gets_metrics_gmacs_and_the_flag(study, caps
     assert reference["source_val_seen"] == {"M": True}
     assert reference["source_val_eer"] == {"M": expected["source-val"]["eer"]}
     assert reference["gmacs"] == extra["gmacs"]
+    # the report's teacher point: its HTER, and the flag in its name
+    from fasnas.report.leaderboard import SEEN_NOTE, teacher_from
+
+    point = teacher_from(reference, "test-eer")
+    assert point.mean_hter["test-eer"] == expected["test-eer"]["hter"]
+    assert point.gmacs == extra["gmacs"] and SEEN_NOTE in point.name
 
 
 def test_the_config_can_say_the_source_val_videos_were_not_seen(study, capsys) -> None:
