@@ -99,7 +99,9 @@ class StudyConfig:
 Builder = Callable[[Any, str, Path, dict[str, Any]], Any]
 
 
-def _space(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path:
+def _space(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path | None:
+    if raw is None:
+        return None  # the study commands require it (fasnas.search.fingerprint.require_space)
     from fasnas.space import SearchSpace  # builds students' recipes: imports torch and timm
 
     path = schema.coerce(raw, "Path", where, base)
@@ -144,7 +146,7 @@ SECTIONS: dict[str, Builder] = {
     "early_stopping": _early_stopping,
     "storage": _storage,
     "artifacts": _artifacts,
-    "space": lambda raw, where, base, top: None if raw is None else _space(raw, where, base, top),
+    "space": _space,
     "bench": _bench,
 }
 TOP_KEYS = ("name", "seed", "device", "data", "protocols", "teacher")
