@@ -227,8 +227,9 @@ class WorkerResult:
 
 
 def trial_line(trial: Any) -> str:
-    """One line per finished trial: number, family, GMACs, mean HTER, seconds (and which
-    retry or bench entry it is)."""
+    """One line per finished trial: number, family, GMACs, its selection value (what the
+    sampler got, :mod:`fasnas.selection`), its target mean HTER at the objective's threshold
+    (recorded only, under an honest rule), seconds, and which retry or bench entry it is."""
     trial_record = record.TrialRecord.of(trial)
     seconds = (
         (trial.datetime_complete - trial.datetime_start).total_seconds()
@@ -241,11 +242,16 @@ def trial_line(trial: Any) -> str:
         model, kd, seed = trial_record.bench_key
         retry += f"  [{model} {'KD' if kd else 'CE'} seed {seed}]"
     if trial.values:
-        hter, gmacs = trial.values[0], trial.values[1]
-        note = " (rejected: over budget)" if trial_record.rejected else ""
+        selected, gmacs = trial.values[0], trial.values[1]
+        if trial_record.rejected:
+            score = "rejected: over budget"
+        else:
+            target = list(trial_record.objective_hters().values())
+            mean = sum(target) / len(target) if target else float("nan")
+            score = f"selection {100 * selected:6.2f}%  mean HTER {100 * mean:6.2f}%"
         return (
             f"trial {trial.number:4d}  {family:<14} {gmacs:8.4f} GMACs  "
-            f"mean HTER {100 * hter:6.2f}%  {seconds:6.1f}s{note}{retry}"
+            f"{score}  {seconds:6.1f}s{retry}"
         )
     reason = trial_record.reason or trial.state.name
     return f"trial {trial.number:4d}  {family:<14} {trial.state.name.lower()}: {reason}{retry}"

@@ -171,3 +171,16 @@ def test_ctrl_c_fails_the_trial_as_interrupted_and_resume_retries_it(tmp_path) -
     assert retry.user_attrs["retry_of"] == 0 and study.user_attrs["retried_by.0"] == 1
     assert retry.params == interrupted.params
     assert retry.user_attrs["seed"] == interrupted.user_attrs["seed"]
+
+
+def test_the_trial_line_shows_the_selection_value_and_the_target_hter_apart() -> None:
+    from fasnas.search.worker import trial_line
+
+    trial = _frozen(7, TrialState.COMPLETE, family="vit", **{"hter.M": 0.3, "hter.C": 0.5})
+    line = trial_line(trial)  # values [0.1, 0.1]: selection 10 %, GMACs 0.1
+    assert line.startswith("trial    7  vit")
+    assert "0.1000 GMACs  selection  10.00%  mean HTER  40.00%" in line
+    rejected = _frozen(8, TrialState.COMPLETE, family="vit", rejected="over budget")
+    assert "rejected: over budget" in trial_line(rejected)
+    bench = _frozen(9, TrialState.FAIL, baseline="resnet18", kd=True, bench_seed=2)
+    assert trial_line(bench).endswith("fail: FAIL  [resnet18 KD seed 2]")
