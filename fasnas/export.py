@@ -51,15 +51,13 @@ from fasnas.load import EXPORT_FILE
 from fasnas.objective import StudentObjective
 from fasnas.report.pareto import front_trials
 from fasnas.search.artifacts import (
-    artifact_dir,
     finished_protocols,
     open_artifact_store,
     read_weights,
 )
 from fasnas.search.fingerprint import require_space
-from fasnas.search.session import bench_study_name
+from fasnas.search.session import BENCH, SEARCH, load_study
 from fasnas.space import SearchSpace
-from fasnas.storage import open_storage, require_study
 from fasnas.students import StudentSpec, create_student
 from fasnas.teacher.resolve import load_protocol_teacher
 
@@ -83,14 +81,7 @@ def open_study(config: StudyConfig, *, bench: bool = False, storage: str | None 
     Raises:
         StorageError: When the storage or the study does not exist.
     """
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = config.storage_url(storage)
-    opened = open_storage(url, must_exist=True, writable=False)
-    name = bench_study_name(config.name) if bench else config.name
-    require_study(opened, name, url)
-    return optuna.load_study(study_name=name, storage=opened)
+    return load_study(config, storage, role=BENCH if bench else SEARCH)
 
 
 def exportable_trial(study, number: int):
@@ -304,7 +295,7 @@ def export_trials(
     if (trial is None) == (not pareto):
         raise ConfigError("export: give exactly one of --trial N and --pareto")
     study = open_study(config, bench=bench, storage=storage)
-    store = open_artifact_store(config, check=False) if artifact_dir(config).is_dir() else None
+    store = open_artifact_store(config, check=False) if config.artifact_dir().is_dir() else None
     source = StudentSource(config, store)
     if not pareto:
         chosen = exportable_trial(study, trial)

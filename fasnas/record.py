@@ -76,6 +76,14 @@ TEACHER = "teacher"
 _RETRIED_BY = "retried_by."
 
 
+BENCH_SUFFIX = "-bench"  # the bench study of study X is X-bench
+
+
+def bench_study_name(study_name: str) -> str:
+    """The ``fasnas bench`` study that goes with a search study: ``<name>-bench``."""
+    return study_name + BENCH_SUFFIX
+
+
 def metrics_key(protocol: str) -> str:
     """The key of one protocol's metrics dict."""
     return f"{_METRICS}{protocol}"
@@ -230,10 +238,6 @@ def write_cost(trial: Any, cost: Any) -> None:
     trial.set_user_attr(UNSUPPORTED_OPS, cost.unsupported_ops)
     if cost.latency_ms is not None:
         trial.set_user_attr(LATENCY_MS, cost.latency_ms)
-
-
-def write_latency(trial: Any, latency_ms: float) -> None:
-    trial.set_user_attr(LATENCY_MS, latency_ms)
 
 
 def set_budget_constraint(trial: Any, violation: float) -> None:

@@ -53,17 +53,10 @@ def describe(select_on: str, hter: str = "test-eer") -> str:
     return f"target-test: mean target HTER at the {hter} threshold, {ORACLE_LABEL}"
 
 
-def select_on_of(metric_names: list[str] | None, stored: str | None) -> str:
-    """The rule of a study: its recorded ``select_on``, else (a study made before the rule
-    existed) ``target-test``."""
-    if stored in SELECT_ON:
-        return stored
-    for name in metric_names or []:
-        if "select_on: source-val" in name:
-            return SOURCE_VAL
-        if "select_on: leave-one-source-out" in name:
-            return LOSO
-    return TARGET_TEST
+def select_on_of(stored: str | None) -> str:
+    """The rule of a study from its recorded ``select_on``: a study made before the rule
+    existed records none and selected on the target (``target-test``)."""
+    return stored if stored in SELECT_ON else TARGET_TEST
 
 
 def protocol_value(result: Mapping[str, Any], select_on: str, hter: str) -> float:

@@ -140,7 +140,7 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
         deadline=budget.deadline,
         used=budget.used(trials),
         states=dict(Counter(t.state.name.lower() for t in trials)),
-        select_on=selection.select_on_of(study.metric_names, study_record.select_on),
+        select_on=selection.select_on_of(study_record.select_on),
         objective_hter=study_record.objective_hter or "test-eer",
     )
     protocols = list((study_record.config or {}).get("protocols") or [])

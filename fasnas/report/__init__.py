@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
     from fasnas.report.load import (
         ReportData,
-        bench_study_name_for,
         load_report_data,
         study_exists,
     )
@@ -41,13 +40,12 @@ if TYPE_CHECKING:
 __all__ = [
     "ReportData",
     "ReportPaths",
-    "bench_study_name_for",
     "build_report",
     "load_report_data",
     "report_study",
     "study_exists",
 ]
-_FROM_LOAD = ("ReportData", "bench_study_name_for", "load_report_data", "study_exists")
+_FROM_LOAD = ("ReportData", "load_report_data", "study_exists")
 
 
 def __getattr__(name: str) -> Any:
@@ -88,7 +86,8 @@ def build_report(
         study_name: The search study.
         out_dir: Output folder (created); files are replaced atomically.
         bench_study_name: The ``fasnas bench`` study to show as a leaderboard and overlay
-            (e.g. ``bench_study_name_for(study_name)`` when ``study_exists`` says it is there).
+            (e.g. ``fasnas.record.bench_study_name(study_name)`` when ``study_exists`` says it
+            is there).
         png: Try to write ``pareto.png`` (needs kaleido and a Chromium; never fails the report).
         importances: Compute parameter importances (about 1 s of imports; see
             :func:`~fasnas.report.load.load_report_data`).
@@ -154,12 +153,13 @@ def report_study(
         png: Try to write ``pareto.png``.
     """
     from fasnas._io import check_writable_dir
-    from fasnas.report.load import bench_study_name_for, study_exists
+    from fasnas.record import bench_study_name
+    from fasnas.report.load import study_exists
 
     out_dir = out_dir or Path("reports") / config.name
     check_writable_dir(out_dir)  # before the storage and the teacher files are read
     url = config.storage_url(storage)
-    bench = bench_study_name_for(config.name)
+    bench = bench_study_name(config.name)
     return build_report(
         url,
         config.name,

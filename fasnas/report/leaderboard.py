@@ -165,7 +165,7 @@ def bench_leaderboard(
     """
     trials = study.get_trials(deepcopy=False)
     protocols = study_protocols(study.user_attrs, trials)
-    rule = selection.select_on_of(study.metric_names, record.StudyRecord.of(study).select_on)
+    rule = selection.select_on_of(record.StudyRecord.of(study).select_on)
     frame = trials_frame(trials, len(study.directions), protocols, threshold, rule)
     metrics = protocol_frame(trials, protocols)
     teacher = teacher_from(reference, threshold)

@@ -56,11 +56,6 @@ VERSION_PACKAGES = (
 # Storage
 
 
-def bench_study_name_for(study_name: str) -> str:
-    """The name of the ``fasnas bench`` study that goes with a search study."""
-    return f"{study_name}-bench"
-
-
 def storage_of(storage: str | BaseStorage) -> BaseStorage:
     """An Optuna storage object as is; a URL opened by :func:`fasnas.storage.open_storage`
     with ``must_exist=True`` (a report never creates a file or a table).
@@ -317,7 +312,7 @@ def load_report_data(
             ``sqlite:///x.db``, ``postgresql://...``, ``redis://...``) or an Optuna storage.
         study_name: The search study.
         bench_study_name: A ``fasnas bench`` study in the same storage; its baselines become
-            the leaderboard and overlay points. See :func:`bench_study_name_for`.
+            the leaderboard and overlay points. See :func:`fasnas.record.bench_study_name`.
         hv_reference: ``(hter, gmacs)`` bounding the hypervolume; default ``(0.5, 1.1 x the
             largest candidate GMACs)``.
         importances: Compute parameter importances (importing ``optuna.importance`` pulls in
@@ -391,5 +386,4 @@ def load_report_data(
 
 def _select_on(study: _Study) -> str:
     """The study's selection rule; ``target-test`` for a study made before the rule existed."""
-    stored = record.StudyRecord(study.user_attrs).select_on
-    return selection.select_on_of(study.metric_names, stored)
+    return selection.select_on_of(record.StudyRecord(study.user_attrs).select_on)

@@ -43,11 +43,6 @@ from fasnas.errors import StorageError
 PROBE_BYTES = 1 << 20  # bytes a worker writes (and removes) to check the store before joining
 
 
-def artifact_dir(config: StudyConfig) -> Path:
-    """The artifact folder: the config's ``artifacts:`` path, or ``<name>-artifacts`` beside it."""
-    return config.artifact_dir()
-
-
 class AtomicFileSystemArtifactStore(FileSystemArtifactStore):
     """Optuna's file-system store whose writes are atomic and whose errors are one line."""
 
@@ -104,7 +99,7 @@ def open_artifact_store(
     config: StudyConfig, *, check: bool = True
 ) -> AtomicFileSystemArtifactStore:
     """The study's artifact store; with ``check``, verified writable first."""
-    folder = artifact_dir(config)
+    folder = config.artifact_dir()
     if check:
         check_writable(folder)
     return AtomicFileSystemArtifactStore(folder)

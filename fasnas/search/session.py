@@ -37,7 +37,6 @@ from fasnas.storage import create_or_load, describe_url, open_storage, require_s
 from fasnas.versions import installed_versions
 
 RECORD_WAIT_S = 30.0  # how long a joining process waits for a study's creator to record it
-BENCH_SUFFIX = "-bench"
 
 
 @dataclass(frozen=True)
@@ -56,13 +55,8 @@ class Role:
 
 
 SEARCH = Role("search", "", study_fingerprint, False, False, True)
-BENCH = Role("bench", BENCH_SUFFIX, bench_fingerprint, True, True, False)
+BENCH = Role("bench", record.BENCH_SUFFIX, bench_fingerprint, True, True, False)
 ROLES = {role.name: role for role in (SEARCH, BENCH)}
-
-
-def bench_study_name(study_name: str) -> str:
-    """The bench study of a search study: ``<name>-bench``."""
-    return study_name + BENCH_SUFFIX
 
 
 @dataclass

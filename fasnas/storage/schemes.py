@@ -17,6 +17,7 @@ Forms::
 
 from __future__ import annotations
 
+import abc
 import random
 import time
 import warnings
@@ -77,8 +78,9 @@ def safe_url(url: str) -> str:
     return f"{scheme}://{hidden}@{host}" + (f"/{path}" if path or rest.endswith("/") else "")
 
 
-class Scheme:
-    """One storage kind. Subclasses set :attr:`kind` and override what differs."""
+class Scheme(abc.ABC):
+    """One storage kind. Subclasses set :attr:`kind`, implement :meth:`open` and override
+    what else differs."""
 
     kind: ClassVar[str]
     rdb: ClassVar[bool] = False  # an RDB storage: Optuna's heartbeat applies
@@ -99,9 +101,9 @@ class Scheme:
         """The file that holds the storage, when it is a local file."""
         return None
 
+    @abc.abstractmethod
     def open(self, url: str, where: str, options: OpenOptions) -> Any:
         """The Optuna storage; a one-line StorageError naming ``where`` otherwise."""
-        raise NotImplementedError
 
 
 class JournalScheme(Scheme):

@@ -55,6 +55,7 @@ from fasnas.teacher.reference import (
     GMACS_KEY,
     METRICS_KEY,
     SEEN_KEY,
+    hter_line,
     source_val_seen,
     teacher_gmacs,
 )
@@ -81,16 +82,15 @@ class TeacherEvalResult:
 
     def summary(self) -> str:
         """One line: both HTERs, the source-validation EER (flagged when optimistic), AUC."""
-        eer, honest = self.metrics["test-eer"], self.metrics["source-threshold"]
         val = self.metrics["source-val"]
         seen = (
             "seen in training: source threshold optimistic" if self.source_val_seen else "held out"
         )
         return (
-            f"teacher {self.protocol}: HTER {100 * eer['hter']:.2f}% (test-EER threshold, "
-            f"FLIP convention) | HTER {100 * honest['hter']:.2f}% (source-val threshold "
-            f"{honest['threshold']:.3f}) | source-val EER {100 * val['eer']:.2f}% ({seen}) | "
-            f"AUC {100 * eer['auc']:.2f}% | {self.gmacs:.3g} GMACs -> {self.path}"
+            f"teacher {self.protocol}: {hter_line(self.metrics)} | "
+            f"source-val EER {100 * val['eer']:.2f}% ({seen}) | "
+            f"AUC {100 * self.metrics['test-eer']['auc']:.2f}% | {self.gmacs:.3g} GMACs -> "
+            f"{self.path}"
         )
 
     def hash_note(self) -> str | None:

@@ -66,7 +66,8 @@ class TeacherInfo:
         head_init: ``"checkpoint"``, ``"random"`` or ``"none"`` (None: not recorded).
         head_seed: Seed of the random head init, when ``head_init == "random"``.
         extra: Free-form plain data saved with the teacher (e.g. training metrics, GMACs).
-        file_sha256: sha256 of the teacher file itself.
+        file_sha256: sha256 of the teacher file itself (None when read without hashing:
+            :func:`read_teacher_info` with ``sha256=False``).
     """
 
     format_version: int
@@ -80,7 +81,7 @@ class TeacherInfo:
     threshold: float | None
     head_init: str | None
     head_seed: int | None
-    file_sha256: str
+    file_sha256: str | None
     extra: dict = field(default_factory=dict)
 
 
@@ -223,7 +224,7 @@ def _read_payload(path: Path, *, mmap: bool = False) -> dict[str, Any]:
     return payload
 
 
-def _info(path: Path, payload: dict[str, Any]) -> TeacherInfo:
+def _info(path: Path, payload: dict[str, Any], *, sha256: bool = True) -> TeacherInfo:
     return TeacherInfo(
         format_version=payload["format_version"],
         variant=payload["variant"],
@@ -237,19 +238,20 @@ def _info(path: Path, payload: dict[str, Any]) -> TeacherInfo:
         head_init=payload.get("head_init"),
         head_seed=payload.get("head_seed"),
         extra=dict(payload.get("extra") or {}),
-        file_sha256=sha256_file(path),
+        file_sha256=sha256_file(path) if sha256 else None,
     )
 
 
-def read_teacher_info(path: Path | str) -> TeacherInfo:
+def read_teacher_info(path: Path | str, *, sha256: bool = True) -> TeacherInfo:
     """The :class:`TeacherInfo` of a teacher file, without building the teacher (its tensors
-    are memory-mapped, not read: cheap for a CLIP ViT-B/16 file).
+    are memory-mapped, not read). With ``sha256=False`` the file is not hashed either
+    (``file_sha256`` is None), so reading a CLIP ViT-B/16 file's metadata stays cheap.
 
     Raises:
         CheckpointError: If the file is missing, unreadable or not a teacher file.
     """
     path = Path(path)
-    return _info(path, _read_payload(path, mmap=True))
+    return _info(path, _read_payload(path, mmap=True), sha256=sha256)
 
 
 def load_teacher(path: Path | str) -> tuple[FlipTeacher, TeacherInfo]:

@@ -63,6 +63,15 @@ def _finite(value: Any) -> float | None:
     return None
 
 
+def hter_line(metrics: Mapping[str, Any]) -> str:
+    """Both target HTERs of a teacher's metrics, labelled, for one-line summaries."""
+    eer, honest = metrics["test-eer"], metrics["source-threshold"]
+    return (
+        f"HTER {100 * eer['hter']:.2f}% (test-EER threshold, FLIP convention) | "
+        f"HTER {100 * honest['hter']:.2f}% (source-val threshold {honest['threshold']:.3f})"
+    )
+
+
 def stored_gmacs(extra: Mapping[str, Any] | None) -> float | None:
     """The GMACs ``fasnas teacher train`` stored in a teacher file's ``extra`` (None if none)."""
     return _finite((extra or {}).get(GMACS_KEY))

@@ -27,7 +27,7 @@ from fasnas.data.frameset import study_frames
 from fasnas.data.protocols import config_protocol
 from fasnas.device import select_device
 from fasnas.errors import ConfigError
-from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, teacher_gmacs
+from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, hter_line, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
 from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
@@ -43,11 +43,9 @@ class TeacherTrainResult:
     iterations: int
 
     def summary(self) -> str:
-        eer, honest = self.metrics["test-eer"], self.metrics["source-threshold"]
         return (
-            f"teacher {self.protocol}: HTER {100 * eer['hter']:.2f}% (test-EER threshold, "
-            f"FLIP convention) | HTER {100 * honest['hter']:.2f}% (source-val threshold "
-            f"{honest['threshold']:.3f}) | AUC {100 * eer['auc']:.2f}% | "
+            f"teacher {self.protocol}: {hter_line(self.metrics)} | "
+            f"AUC {100 * self.metrics['test-eer']['auc']:.2f}% | "
             f"{self.iterations} it in {self.seconds:.1f}s -> {self.path}"
         )
 

@@ -13,6 +13,7 @@ import pytest
 from hand_study import HAND_TRIALS, TEACHER, make_study
 
 from fasnas.errors import StorageError
+from fasnas.record import bench_study_name
 from fasnas.report import load as report_load
 from fasnas.report.load import load_report_data
 
@@ -97,9 +98,9 @@ def test_unknown_bench_study_is_a_storage_error(hand_url):
 
 
 def test_study_exists_and_bench_name(hand_url):
-    assert report_load.study_exists(hand_url, report_load.bench_study_name_for("hand"))
+    assert report_load.study_exists(hand_url, bench_study_name("hand"))
     assert not report_load.study_exists(hand_url, "nope")
-    assert report_load.bench_study_name_for("hand") == "hand-bench"
+    assert bench_study_name("hand") == "hand-bench"
 
 
 def test_reading_is_once(hand_url, monkeypatch):

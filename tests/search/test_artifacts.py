@@ -15,7 +15,6 @@ from fasnas.config import load_config
 from fasnas.errors import ConfigError, StorageError
 from fasnas.search.artifacts import (
     AtomicFileSystemArtifactStore,
-    artifact_dir,
     check_writable,
     finished_protocols,
     read_result,
@@ -44,10 +43,10 @@ def study(tmp_path):
 
 
 def test_artifact_folder_defaults_next_to_the_config(config, tmp_path) -> None:
-    assert artifact_dir(config) == (tmp_path / "art-artifacts").resolve()
+    assert config.artifact_dir() == (tmp_path / "art-artifacts").resolve()
     path = tmp_path / "study.yaml"
     path.write_text(path.read_text() + "artifacts: store/a\n")
-    assert artifact_dir(load_config(path)) == (tmp_path / "store" / "a").resolve()
+    assert load_config(path).artifact_dir() == (tmp_path / "store" / "a").resolve()
     path.write_text(path.read_text().replace("artifacts: store/a", "artifacts: 3"))
     with pytest.raises(ConfigError, match=r"study.yaml: artifacts: expected a folder path"):
         load_config(path)  # refused when the config loads

@@ -10,9 +10,9 @@ import pytest
 
 from fasnas.config import load_config
 from fasnas.errors import ConfigError, StorageError
+from fasnas.record import bench_study_name
 from fasnas.search.bench_settings import BENCH_MODELS, baseline_spec
 from fasnas.search.commands import run_bench
-from fasnas.search.session import bench_study_name
 from fasnas.teacher.reference import teacher_reference
 
 DEFAULT_MODELS = [

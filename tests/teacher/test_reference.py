@@ -139,12 +139,18 @@ def test_stored_gmacs_mean_no_teacher_is_built(config, monkeypatch) -> None:
         raise AssertionError(f"built the teacher of {path}")
 
     monkeypatch.setattr(teacher_file, "load_teacher", refuse)
+    monkeypatch.setattr(teacher_file, "sha256_file", refuse)  # nor is a file hashed
     assert teacher_reference(config)["gmacs"] == 1.5
 
 
 def test_the_info_read_without_the_model_is_the_loaded_one(config) -> None:
+    import dataclasses
+
     from fasnas.teacher.file import read_teacher_info
 
     save(config, "M", {"metrics": metrics(0.10, 0.20)})
     path = config.teacher.file_for("M")
     assert read_teacher_info(path) == load_teacher(path)[1]
+    unhashed = read_teacher_info(path, sha256=False)
+    assert unhashed.file_sha256 is None
+    assert unhashed == dataclasses.replace(load_teacher(path)[1], file_sha256=None)
