@@ -123,6 +123,22 @@ def pareto_numbers(study) -> list[int]:
     return sorted(t.number for t in front_trials(trials, len(study.directions)))
 
 
+def front_to_export(study) -> tuple[list[int], str]:
+    """``(numbers, which front)``: the confirmed front (on means over seeds,
+    :mod:`fasnas.report.confirmed`) when ``fasnas study confirm`` has results, else the
+    study's single-seed front."""
+    from fasnas.report.confirmed import confirmed_front, confirmed_of
+    from fasnas.search.confirm import companion_of
+
+    confirm = companion_of(study)
+    if confirm is None:
+        return pareto_numbers(study), "Pareto trials"
+    front = confirmed_front(confirmed_of(study, confirm))
+    if not len(front):
+        return pareto_numbers(study), "Pareto trials (no confirmation complete yet)"
+    return sorted(front["number"].astype(int).tolist()), "confirmed front trials (over seeds)"
+
+
 def trial_specs(config: StudyConfig, trial):
     """``(StudentSpec, DistillSpec)`` of a trial: its recorded specs, else its params.
 
@@ -279,7 +295,8 @@ def export_trials(
     Args:
         config: The study config.
         trial: The trial number to export.
-        pareto: Export every Pareto trial instead.
+        pareto: Export every Pareto trial instead: the confirmed front's when the study has
+            confirmations (``fasnas study confirm``), else the single-seed front's.
         out: The output folder (default ``exports/<study>-trial-<n>`` or
             ``exports/<study>-pareto`` beside the config).
         bench: Read the bench study (``<name>-bench``) instead of the search study.
@@ -305,11 +322,13 @@ def export_trials(
             else default_out(config, f"{study.study_name}-trial-{trial}")
         )
         return [export_study_trial(config, study, chosen, target, source, echo)]
-    numbers = pareto_numbers(study)
+    numbers, which = pareto_numbers(study), "Pareto trials"
+    if not bench:
+        numbers, which = front_to_export(study)
     if not numbers:
         raise ConfigError(f"--pareto: study {study.study_name!r} has no COMPLETE Pareto trial")
     base = Path(out) if out is not None else default_out(config, f"{study.study_name}-pareto")
-    echo(f"{len(numbers)} Pareto trials: {numbers}")
+    echo(f"{len(numbers)} {which}: {numbers}")
     return [
         export_study_trial(
             config, study, exportable_trial(study, n), base / f"trial-{n}", source, echo

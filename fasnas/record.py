@@ -21,6 +21,8 @@ A trial's record (keys as stored)::
     artifact.<P>, reused_from.<P>, reuse_skipped          per-protocol artifacts
     worker, heartbeat                                     who runs it, last sign of life
     baseline, kd, bench_seed                              a bench entry (fixed trial)
+    confirm_of, confirm_index                             a confirmation: trial confirmed,
+                                                          which of its new seeds (fixed trial)
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ HEARTBEAT = "heartbeat"
 BASELINE = "baseline"
 KD = "kd"
 BENCH_SEED = "bench_seed"
+CONFIRM_OF = "confirm_of"
+CONFIRM_INDEX = "confirm_index"
 _METRICS = "metrics."
 _HTER = "hter."
 _SELECTION = "selection."
@@ -77,11 +81,17 @@ _RETRIED_BY = "retried_by."
 
 
 BENCH_SUFFIX = "-bench"  # the bench study of study X is X-bench
+CONFIRM_SUFFIX = "-confirm"  # the confirmations of study X's candidates are in X-confirm
 
 
 def bench_study_name(study_name: str) -> str:
     """The ``fasnas bench`` study that goes with a search study: ``<name>-bench``."""
     return study_name + BENCH_SUFFIX
+
+
+def confirm_study_name(study_name: str) -> str:
+    """The ``fasnas study confirm`` study that goes with a search study: ``<name>-confirm``."""
+    return study_name + CONFIRM_SUFFIX
 
 
 def metrics_key(protocol: str) -> str:
@@ -166,8 +176,9 @@ class TrialRecord:
 
     @property
     def is_fixed(self) -> bool:
-        """A trial enqueued with fixed settings (a retry or a bench entry), not sampled."""
-        return RETRY_OF in self.attrs or BASELINE in self.attrs
+        """A trial enqueued with fixed settings (a retry, a bench entry or a confirmation),
+        not sampled."""
+        return RETRY_OF in self.attrs or BASELINE in self.attrs or CONFIRM_OF in self.attrs
 
     @property
     def retry_count(self) -> int:
@@ -217,6 +228,23 @@ class TrialRecord:
         if not {BASELINE, KD, BENCH_SEED} <= set(self.attrs):
             return None
         return (self.attrs[BASELINE], bool(self.attrs[KD]), self.attrs[BENCH_SEED])
+
+    @property
+    def confirm_key(self) -> tuple[int, int] | None:
+        """``(confirmed trial number, seed index)`` of a confirmation, else None."""
+        if not {CONFIRM_OF, CONFIRM_INDEX} <= set(self.attrs):
+            return None
+        return (int(self.attrs[CONFIRM_OF]), int(self.attrs[CONFIRM_INDEX]))
+
+    @property
+    def student_spec(self) -> dict[str, Any] | None:
+        found = self.attrs.get(STUDENT_SPEC)
+        return found if isinstance(found, dict) else None
+
+    @property
+    def distill_spec(self) -> dict[str, Any] | None:
+        found = self.attrs.get(DISTILL_SPEC)
+        return found if isinstance(found, dict) else None
 
 
 # ---------------------------------------------------------------------------- trial writers
@@ -309,9 +337,13 @@ def write_reuse_skipped(trial: Any, skipped: Any) -> None:
     trial.set_user_attr(REUSE_SKIPPED, skipped)
 
 
+# What a fixed entry (bench entry, confirmation) is; a retry of one keeps it.
+_ENTRY_KEYS = (BASELINE, KD, BENCH_SEED, CONFIRM_OF, CONFIRM_INDEX, STUDENT_SPEC, DISTILL_SPEC)
+
+
 def retry_attrs(original: TrialRecord, number: int, reason: str) -> dict[str, Any]:
     """The user attributes of a retry of trial ``number``: the chain links, the original's
-    seed (a retry reproduces it) and, for a bench entry, which entry it is."""
+    seed (a retry reproduces it) and, for a bench entry or a confirmation, which entry it is."""
     attrs: dict[str, Any] = {
         RETRY_OF: number,
         RETRY_ROOT: int(original.attrs.get(RETRY_ROOT, number)),
@@ -320,15 +352,28 @@ def retry_attrs(original: TrialRecord, number: int, reason: str) -> dict[str, An
     }
     if original.seed is not None:
         attrs[SEED] = original.seed
-    for key in (BASELINE, KD, BENCH_SEED):
-        if key in original.attrs:
-            attrs[key] = original.attrs[key]
+    if original.bench_key is not None or original.confirm_key is not None:
+        attrs.update({key: original.attrs[key] for key in _ENTRY_KEYS if key in original.attrs})
     return attrs
 
 
 def bench_attrs(model: str, kd: bool, seed: int) -> dict[str, Any]:
     """The user attributes of a bench entry (enqueued as a fixed trial)."""
     return {BASELINE: model, KD: kd, BENCH_SEED: seed, SEED: seed}
+
+
+def confirm_attrs(
+    number: int, index: int, seed: int, student_spec: dict[str, Any], distill_spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The user attributes of a confirmation: seed ``index`` of trial ``number`` re-trained
+    with ``seed`` and the trial's own specs (enqueued as a fixed trial)."""
+    return {
+        CONFIRM_OF: number,
+        CONFIRM_INDEX: index,
+        SEED: seed,
+        STUDENT_SPEC: dict(student_spec),
+        DISTILL_SPEC: dict(distill_spec),
+    }
 
 
 # ---------------------------------------------------------------------------- the study

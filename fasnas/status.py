@@ -373,4 +373,26 @@ def study_status(
     """
     study = load_study(config, storage)
     url = config.storage_url(storage)
-    return format_status(status_snapshot(study, storage=describe_url(url), now=now))
+    text = format_status(status_snapshot(study, storage=describe_url(url), now=now))
+    return "\n".join([text, *confirmation_status(study)])
+
+
+def confirmation_status(study) -> list[str]:
+    """Progress of ``fasnas study confirm`` (the ``<name>-confirm`` study beside ``study``) and
+    the confirmed candidates; no lines when there is no confirm study."""
+    from fasnas.report.confirmed import confirmation_lines, confirmed_of
+    from fasnas.search.confirm import companion_of, progress
+
+    confirm = companion_of(study)
+    if confirm is None:
+        return []
+    found = progress(confirm)
+    others = ", ".join(f"{found[k]} {k}" for k in ("running", "waiting", "failed") if found[k])
+    done = f"{found['complete']} of {found['entries']} runs complete"
+    line = (
+        f"confirmation ({confirm.study_name}): {done}"
+        + (f" ({others})" if others else "")
+        + f"; {len(found['candidates'])} candidates"
+    )
+    hter = record.StudyRecord.of(study).objective_hter or "test-eer"
+    return ["", line, *confirmation_lines(confirmed_of(study, confirm), hter)]

@@ -1,5 +1,5 @@
-"""``fasnas study run | start | worker | resume | status`` and ``fasnas bench``: parse, then
-delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
+"""``fasnas study run | start | worker | resume | confirm | status`` and ``fasnas bench``:
+parse, then delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
 
 from __future__ import annotations
 
@@ -30,13 +30,19 @@ def _study_start(args: argparse.Namespace) -> int:
     ).exit_code
 
 
+def _role(args: argparse.Namespace):
+    from fasnas.search.session import BENCH, CONFIRM, SEARCH
+
+    return BENCH if args.bench else CONFIRM if args.confirm else SEARCH
+
+
 def _study_worker(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
     from fasnas.search.commands import attach_worker
 
     config = load_config(args.config)
     return attach_worker(
-        config, storage=args.storage, index=args.index, bench=args.bench
+        config, storage=args.storage, index=args.index, role=_role(args)
     ).exit_code
 
 
@@ -45,7 +51,30 @@ def _study_resume(args: argparse.Namespace) -> int:
     from fasnas.search.commands import resume_study
 
     config = load_config(args.config)
-    return resume_study(config, workers=args.workers, storage=args.storage).exit_code
+    return resume_study(
+        config, workers=args.workers, storage=args.storage, role=_role(args)
+    ).exit_code
+
+
+def _study_confirm(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.commands import confirm_study
+
+    config = load_config(args.config)
+    return confirm_study(
+        config, top=args.top, seeds=args.seeds, workers=args.workers, storage=args.storage
+    ).exit_code
+
+
+def _add_role_flags(parser: argparse.ArgumentParser) -> None:
+    """``--bench`` / ``--confirm``: work on a companion study instead of the search."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--bench", action="store_true", help="the queued entries of the <name>-bench study"
+    )
+    group.add_argument(
+        "--confirm", action="store_true", help="the queued runs of the <name>-confirm study"
+    )
 
 
 def _study_status(args: argparse.Namespace) -> int:
@@ -92,9 +121,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         default=None,
         help="worker index for its sampler seed (default: from host name and pid)",
     )
-    worker.add_argument(
-        "--bench", action="store_true", help="run the queued entries of the <name>-bench study"
-    )
+    _add_role_flags(worker)
     worker.set_defaults(handler=_study_worker)
 
     resume = sub.add_parser(
@@ -105,7 +132,32 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "--workers", type=int, default=None, help="local workers (default: search.workers)"
     )
     resume.add_argument("--storage", default=None, help=storage_help)
+    _add_role_flags(resume)
     resume.set_defaults(handler=_study_resume)
+
+    confirm = sub.add_parser(
+        "confirm",
+        help="re-train the K best candidates with N new seeds each (in <name>-confirm) and "
+        "print the front on the means",
+    )
+    confirm.add_argument("config", type=Path, help="studies/X.yaml")
+    confirm.add_argument(
+        "--top",
+        type=_positive,
+        default=5,
+        help="candidates: the front, then the trials just behind it (default 5)",
+    )
+    confirm.add_argument(
+        "--seeds",
+        type=_positive,
+        default=3,
+        help="new training seeds per candidate (default 3)",
+    )
+    confirm.add_argument(
+        "--workers", type=_positive, default=1, help="local processes sharing the runs"
+    )
+    confirm.add_argument("--storage", default=None, help=storage_help)
+    confirm.set_defaults(handler=_study_confirm)
 
     status = sub.add_parser(
         "status", help="trial counts, Pareto front, running trials and ETA of a study"

@@ -74,6 +74,7 @@ def build_report(
     out_dir: Path,
     *,
     bench_study_name: str | None = None,
+    confirm_study_name: str | None = None,
     png: bool = True,
     importances: bool = True,
     teacher_reference: dict[str, Any] | None = None,
@@ -88,6 +89,8 @@ def build_report(
         bench_study_name: The ``fasnas bench`` study to show as a leaderboard and overlay
             (e.g. ``fasnas.record.bench_study_name(study_name)`` when ``study_exists`` says it
             is there).
+        confirm_study_name: The ``fasnas study confirm`` study whose runs give the confirmed
+            front (:func:`fasnas.record.confirm_study_name`).
         png: Try to write ``pareto.png`` (needs kaleido and a Chromium; never fails the report).
         importances: Compute parameter importances (about 1 s of imports; see
             :func:`~fasnas.report.load.load_report_data`).
@@ -112,6 +115,7 @@ def build_report(
         storage,
         study_name,
         bench_study_name=bench_study_name,
+        confirm_study_name=confirm_study_name,
         importances=importances,
         teacher_reference=teacher_reference,
     )
@@ -141,7 +145,8 @@ def build_report(
 def report_study(
     config, *, out_dir: Path | None = None, storage: str | None = None, png: bool = True
 ) -> ReportPaths:
-    """``fasnas report``: the report of a study config, with its bench study when present.
+    """``fasnas report``: the report of a study config, with its bench and confirm studies when
+    present.
 
     The teacher's reference point is computed from the teacher files when every protocol has
     one (an unreadable file falls back to the point ``fasnas bench`` stored on the study).
@@ -153,18 +158,20 @@ def report_study(
         png: Try to write ``pareto.png``.
     """
     from fasnas._io import check_writable_dir
-    from fasnas.record import bench_study_name
+    from fasnas.record import bench_study_name, confirm_study_name
     from fasnas.report.load import study_exists
 
     out_dir = out_dir or Path("reports") / config.name
     check_writable_dir(out_dir)  # before the storage and the teacher files are read
     url = config.storage_url(storage)
     bench = bench_study_name(config.name)
+    confirm = confirm_study_name(config.name)
     return build_report(
         url,
         config.name,
         out_dir,
         bench_study_name=bench if study_exists(url, bench) else None,
+        confirm_study_name=confirm if study_exists(url, confirm) else None,
         png=png,
         teacher_reference=_teacher_reference(config),
     )

@@ -220,6 +220,7 @@ def pareto_figure(data: ReportData) -> go.Figure:
             visible="legendonly",
             marker={"symbol": "x-thin-open", "size": 8, "color": "#888"},
         )
+    _confirmed(data, figure, switch)
     _references(data, figure, switch)
     switch.buttons(
         figure,
@@ -239,6 +240,56 @@ def pareto_figure(data: ReportData) -> go.Figure:
         margin={"l": 70, "r": 20, "t": 100, "b": 60},
     )
     return figure
+
+
+def _confirmed(data: ReportData, figure: go.Figure, switch: FigureSwitch) -> None:
+    """The confirmed candidates at their mean target HTER ± std over seeds: on the front
+    recomputed on the means (filled squares, joined) or off it (open squares)."""
+    import plotly.graph_objects as go
+
+    confirmed = data.confirmed
+    if not len(confirmed):
+        return
+    hover = (
+        "<b>%{text}</b><br>GMACs: %{x:.4f}<br>target mean HTER: %{y:.2f}% "
+        "(mean ± std over seeds)<extra></extra>"
+    )
+    for on_front in (True, False):
+        rows = confirmed[confirmed["confirmed_front"].astype(bool) == on_front]
+        if not len(rows):
+            continue
+        labels = [
+            f"#{r['number']} {r['family']}: n={r['n']}, {r['outcome']}"
+            for r in rows.to_dict("records")
+        ]
+        per = {}
+        for t in THRESHOLDS:
+            column = target_column(t)
+            per[t] = {
+                "x": rows["gmacs"].to_numpy(dtype=float),
+                "y": rows[f"{column}_mean"].to_numpy(dtype=float) * 100,
+                "error_y": {
+                    "type": "data",
+                    "array": np.nan_to_num(rows[f"{column}_std"].to_numpy(dtype=float)) * 100,
+                    "width": 4,
+                },
+                "text": labels,
+                "hovertemplate": hover,
+            }
+        name = "confirmed front (mean ± std over seeds)" if on_front else "confirmed, off it"
+        switch.add(
+            figure,
+            go.Scatter,
+            per,
+            mode="lines+markers" if on_front and len(data.directions) == 2 else "markers",
+            name=name,
+            line={"color": "rgba(200,30,30,0.8)", "width": 2},
+            marker={
+                "symbol": "square" if on_front else "square-open",
+                "size": 12,
+                "color": "rgba(200,30,30,0.9)",
+            },
+        )
 
 
 def _references(data: ReportData, figure: go.Figure, switch: FigureSwitch) -> None:

@@ -81,10 +81,12 @@ BASE_COLUMNS = (
 )
 FLOAT_COLUMNS = ["selection", "mean_hter", "partial_hter", "gmacs", "latency_ms", "duration_s"]
 FLOAT_COLUMNS += ["train_seconds"]
-BENCH_COLUMNS = (  # (frame column, trial record key) of a bench entry
+ENTRY_COLUMNS = (  # (frame column, trial record key) of a bench entry or a confirmation
     ("baseline", record.BASELINE),
     ("kd", record.KD),
     ("bench_seed", record.BENCH_SEED),
+    ("confirm_of", record.CONFIRM_OF),
+    ("confirm_index", record.CONFIRM_INDEX),
 )
 
 
@@ -141,7 +143,8 @@ def trials_frame(
     ``source_threshold``), ``kd_<key>`` (the distill spec), ``params_<name>`` (Optuna params),
     datetime_start, datetime_complete, duration_s, train_seconds, worker, host, rejected,
     feasible, eligible (a front candidate), pareto, dominated (a candidate off the front),
-    fail_reason, prune_reason, and for bench trials baseline, kd, bench_seed.
+    fail_reason, prune_reason, and for bench trials baseline, kd, bench_seed, for
+    confirmations confirm_of, confirm_index.
 
     ``select_on`` is the study's rule: for ``target-test`` the first value IS the target mean
     HTER at ``objective_hter`` (and stands in for it where metrics are missing); otherwise the
@@ -208,7 +211,7 @@ def trials_frame(
         if isinstance(distill, dict):
             row.update({"kd_" + key: value for key, value in distill.items()})
         row.update({"params_" + key: value for key, value in trial.params.items()})
-        for column, key in BENCH_COLUMNS:
+        for column, key in ENTRY_COLUMNS:
             if key in attrs.attrs:
                 row[column] = attrs.get(key)
         records.append(row)

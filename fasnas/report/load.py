@@ -20,6 +20,7 @@ import pandas as pd
 
 from fasnas import record, selection
 from fasnas.errors import StorageError
+from fasnas.report.confirmed import confirmed_frame
 from fasnas.report.frames import (
     THRESHOLD_LABELS,
     THRESHOLDS,
@@ -139,6 +140,9 @@ class ReportData:
         honesty: Per threshold, the honest front against the oracle front
             (:class:`~fasnas.report.honesty.Honesty`).
         baselines_at: Per threshold, the bench leaderboard (``baselines`` is one of them).
+        confirmed: The confirmed candidates (:func:`fasnas.report.confirmed.confirmed_frame`;
+            empty without a confirm study).
+        confirm_study_name: The confirm study read, if any.
     """
 
     study_name: str
@@ -159,6 +163,8 @@ class ReportData:
     select_on: str = selection.TARGET_TEST
     honesty: dict[str, Honesty] = field(default_factory=dict)
     baselines_at: dict[str, pd.DataFrame] = field(default_factory=dict)
+    confirmed: pd.DataFrame = field(default_factory=pd.DataFrame)
+    confirm_study_name: str | None = None
 
     @property
     def pareto(self) -> pd.DataFrame:
@@ -301,6 +307,7 @@ def load_report_data(
     study_name: str,
     *,
     bench_study_name: str | None = None,
+    confirm_study_name: str | None = None,
     hv_reference: tuple[float, float] | None = None,
     importances: bool = True,
     teacher_reference: Mapping[str, Any] | None = None,
@@ -313,6 +320,8 @@ def load_report_data(
         study_name: The search study.
         bench_study_name: A ``fasnas bench`` study in the same storage; its baselines become
             the leaderboard and overlay points. See :func:`fasnas.record.bench_study_name`.
+        confirm_study_name: A ``fasnas study confirm`` study in the same storage; its runs
+            give the confirmed front (:mod:`fasnas.report.confirmed`).
         hv_reference: ``(hter, gmacs)`` bounding the hypervolume; default ``(0.5, 1.1 x the
             largest candidate GMACs)``.
         importances: Compute parameter importances (importing ``optuna.importance`` pulls in
@@ -362,6 +371,11 @@ def load_report_data(
             t: leaderboard_frame(bench_trials, bench_metrics, bench_protocols, t, teacher)
             for t in THRESHOLDS
         }
+    confirmed = pd.DataFrame()
+    if confirm_study_name is not None:
+        runs = _read_study(storage, confirm_study_name).trials
+        framed = trials_frame(runs, n_objectives, protocols, objective_hter, select_on)
+        confirmed = confirmed_frame(trials, framed, n_objectives)
     return ReportData(
         study_name=study_name,
         directions=study.directions,
@@ -381,6 +395,8 @@ def load_report_data(
         select_on=select_on,
         honesty=honesty_by_threshold(trials, protocols, select_on),
         baselines_at=boards,
+        confirmed=confirmed,
+        confirm_study_name=confirm_study_name,
     )
 
 

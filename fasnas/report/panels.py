@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from fasnas.report.confirmed import confirmed_note, confirmed_table, unconfirmed_front
 from fasnas.report.figures import pareto_figure, protocol_figure
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.study_figures import honesty_figure, hypervolume_figure, importance_figure
@@ -213,6 +214,33 @@ def leaderboard_panel(data: ReportData, plot: Plot) -> str:
     )
 
 
+def confirmed_panel(data: ReportData, plot: Plot) -> str:
+    """The candidates confirmed over seeds and the front on their means; left out without a
+    confirm study."""
+    if not len(data.confirmed):
+        return ""
+    header, rows = confirmed_table(data.confirmed, data.objective_hter, data.selection_label)
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return "\n".join(
+        [
+            _note(
+                html.escape(
+                    confirmed_note(
+                        data.confirmed,
+                        data.confirm_study_name,
+                        unconfirmed_front(data.trials, data.confirmed),
+                    )
+                )
+            ),
+            f'<div class="scroll"><table class="plain"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>",
+        ]
+    )
+
+
 def front_table_panel(data: ReportData, plot: Plot) -> str:
     """The Pareto trials as a sortable table, with a CSV download."""
     table = html_table(front_table_frame(data), front_columns(data))
@@ -242,6 +270,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("hypervolume", "Hypervolume history", hypervolume_panel),
     Panel("importances", "Parameter importances", importances_panel),
     Panel("leaderboard", "Bench leaderboard", leaderboard_panel),
+    Panel("confirmed", "Confirmed front (over seeds)", confirmed_panel),
     Panel("front", "Pareto trials", front_table_panel),
     Panel("run", "How the study ran", run_info_panel),
 )

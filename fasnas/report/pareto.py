@@ -12,7 +12,9 @@ Owns which trials may be on the front, the non-domination test and the 2-D hyper
   its selection rule chose;
 - :func:`front_of` is the same test on objectives of the caller's choosing (the report's
   *oracle* front: the same candidates, the first value replaced by the target HTER);
-- :func:`pareto_mask` is the non-domination test on a plain array, and
+- :func:`pareto_mask` is the non-domination test on a plain array,
+  :func:`nondominated_ranks` / :func:`crowding_distances` / :func:`best_by_rank` order points
+  front by front (NSGA-II's order: rank, then crowding) to pick the best K, and
   :func:`hypervolume_history` / :func:`hypervolume_2d` measure a two-objective front.
 
 Only numpy and :mod:`fasnas.record` are imported (no optuna, pandas or plotly), so
@@ -36,11 +38,14 @@ if TYPE_CHECKING:
 __all__ = [
     "front_masks",
     "front_of",
+    "best_by_rank",
+    "crowding_distances",
     "front_trials",
     "hypervolume_2d",
     "hypervolume_history",
     "is_candidate",
     "is_feasible",
+    "nondominated_ranks",
     "pareto_mask",
 ]
 
@@ -144,6 +149,58 @@ def pareto_mask(points: np.ndarray) -> np.ndarray:
             no_worse[np.arange(len(block)), np.arange(start, start + len(block))] = False
             keep[start : start + len(block)] = ~no_worse.any(axis=1)
     return keep[inverse]
+
+
+def nondominated_ranks(points: np.ndarray) -> np.ndarray:
+    """The non-dominated rank of every row: 0 for the front, 1 for the front of the rest, ...
+
+    Args:
+        points: ``(n, k)`` array of finite objective values, all minimised.
+
+    Returns:
+        Integer array of length ``n``.
+    """
+    points = np.asarray(points, dtype=float)
+    ranks = np.full(len(points), -1, dtype=int)
+    rank = 0
+    while (ranks < 0).any():
+        left = np.flatnonzero(ranks < 0)
+        ranks[left[pareto_mask(points[left])]] = rank
+        rank += 1
+    return ranks
+
+
+def crowding_distances(points: np.ndarray) -> np.ndarray:
+    """NSGA-II's crowding distance of each row within ``points`` (one front).
+
+    Per objective, rows are sorted; the two extremes get infinity and the others add the gap
+    between their neighbours divided by the objective's range. Larger is lonelier.
+    """
+    points = np.asarray(points, dtype=float)
+    n = len(points)
+    distance = np.zeros(n)
+    if n <= 2:
+        return np.full(n, np.inf)
+    for column in points.T:
+        order = np.argsort(column, kind="stable")
+        span = column[order[-1]] - column[order[0]]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        if span > 0:
+            distance[order[1:-1]] += (column[order[2:]] - column[order[:-2]]) / span
+    return distance
+
+
+def best_by_rank(points: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best rows: by non-dominated rank, then by crowding distance
+    (largest first) within a rank, then by row order; fewer when there are fewer rows."""
+    points = np.asarray(points, dtype=float)
+    ranks = nondominated_ranks(points)
+    crowding = np.zeros(len(points))
+    for rank in np.unique(ranks):
+        members = np.flatnonzero(ranks == rank)
+        crowding[members] = crowding_distances(points[members])
+    order = np.lexsort((np.arange(len(points)), -crowding, ranks))
+    return order[:k]
 
 
 def hypervolume_2d(points: np.ndarray, reference: Sequence[float]) -> float:

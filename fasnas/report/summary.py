@@ -19,6 +19,7 @@ import pandas as pd
 
 from fasnas._io import atomic_write
 from fasnas.errors import OutputError
+from fasnas.report.confirmed import confirmed_note, confirmed_table, unconfirmed_front
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.headline import headline
 from fasnas.report.honesty import correlation_summary, gap_summary, target_column
@@ -247,6 +248,17 @@ def render_summary(data: ReportData) -> str:
         parts += ["## Per-protocol breakdown", _breakdown_table(data)]
     else:
         parts.append("No trial is on the Pareto front yet.")
+    if len(data.confirmed):
+        header, rows = confirmed_table(data.confirmed, data.objective_hter, data.selection_label)
+        parts += [
+            "## Confirmed front (over seeds)",
+            confirmed_note(
+                data.confirmed,
+                data.confirm_study_name,
+                unconfirmed_front(data.trials, data.confirmed),
+            ),
+            markdown_table(header, rows),
+        ]
     if len(data.baselines):
         parts += [
             "## Bench leaderboard",

@@ -9,6 +9,7 @@ Run a study::
     fasnas study start studies/demo.yaml --workers 2
     fasnas study worker studies/demo.yaml --storage postgresql://fasnas@db/fasnas  # elsewhere
     fasnas study resume studies/demo.yaml
+    fasnas study confirm studies/demo.yaml --top 5 --seeds 3 --workers 2
     fasnas bench studies/demo.yaml --workers 2
 """
 
@@ -22,12 +23,15 @@ from typing import Any
 
 from fasnas.config import StudyConfig
 from fasnas.errors import ConfigError
+from fasnas.search import confirm
 from fasnas.search.bench import completed_keys, enqueue_entries
 from fasnas.search.processes import spawn_workers
 from fasnas.search.recovery import recover
 from fasnas.search.session import (
     BENCH,
+    CONFIRM,
     SEARCH,
+    Role,
     StudySession,
     check_budget_options,
     load_study,
@@ -78,7 +82,7 @@ def _run_local(session: StudySession, count: int, storage: str | None, echo: Ech
     if count == 1:
         return run_worker(session, index=0, echo=echo).exit_code
     return spawn_workers(
-        session.config, count, storage=storage, bench=session.role is BENCH, echo=echo
+        session.config, count, storage=storage, role_flag=session.role.worker_flag, echo=echo
     )
 
 
@@ -116,11 +120,12 @@ def attach_worker(
     *,
     storage: str | None = None,
     index: int | None = None,
-    bench: bool = False,
+    role: Role = SEARCH,
     echo: Echo | None = None,
 ) -> StudyOutcome:
-    """``fasnas study worker``: attach one worker (this process) to an existing study."""
-    session = open_session(config, role=BENCH if bench else SEARCH, storage=storage)
+    """``fasnas study worker``: attach one worker (this process) to an existing study of
+    ``role`` (``--bench``, ``--confirm``: the companion study)."""
+    session = open_session(config, role=role, storage=storage)
     result = run_worker(session, index=index, echo=echo or _echo_default())
     return StudyOutcome(result.exit_code, [result.summary()])
 
@@ -141,12 +146,14 @@ def resume_study(
     *,
     workers: int | None = None,
     storage: str | None = None,
+    role: Role = SEARCH,
     echo: Echo | None = None,
 ) -> StudyOutcome:
-    """``fasnas study resume``: fail stale trials, enqueue their retries, then run workers."""
+    """``fasnas study resume``: fail stale trials, enqueue their retries, then run workers
+    (on the study of ``role``: ``--bench``, ``--confirm`` resume a companion study)."""
     echo = echo or _echo_default()
     count = check_workers(workers, config.search.workers)
-    session = open_session(config, storage=storage, create=False)
+    session = open_session(config, role=role, storage=storage, create=False)
     lines = _recover(session, echo)
     code = _run_local(session, count, storage, echo)
     lines.append(study_counts_line(session.study))
@@ -214,6 +221,63 @@ def run_bench(
         lines.append(line)
     exit_code = code or (1 if failed else 0)
     return BenchOutcome(exit_code, lines, len(done - before), len(before), failed)
+
+
+def confirm_study(
+    config: StudyConfig,
+    *,
+    top: int,
+    seeds: int,
+    workers: int = 1,
+    storage: str | None = None,
+    echo: Echo | None = None,
+) -> StudyOutcome:
+    """``fasnas study confirm``: re-train the ``top`` best candidates with ``seeds`` new seeds
+    each in ``<name>-confirm`` (:mod:`fasnas.search.confirm`), run them, print the confirmed
+    front.
+
+    Exit code 0 when every planned run is COMPLETE, 1 when one is not, 130 after an interrupt.
+
+    Raises:
+        ConfigError: A bad ``--top``/``--seeds``/``--workers``, or a study with no complete
+            candidate.
+        StorageError: The storage cannot be opened, the study does not exist, or a study's
+            record disagrees with the config.
+    """
+    from fasnas.report.confirmed import confirmation_lines, confirmed_of
+
+    echo = echo or _echo_default()
+    count = check_workers(workers, 1)
+    confirm.check_counts(top, seeds)
+    search = open_session(config, role=SEARCH, storage=storage).study
+    candidates = confirm.pick_candidates(
+        search.get_trials(deepcopy=False), len(search.directions), top
+    )
+    if not candidates:
+        raise ConfigError(
+            f"--top: study {search.study_name!r} has no COMPLETE candidate to confirm yet"
+        )
+    entries = confirm.plan_entries(candidates, seeds, config.seed)
+    session = open_session(config, role=CONFIRM, storage=storage, create=True)
+    study = session.study
+    verb = "created" if session.created else "continuing"
+    echo(f"confirm study {study.study_name!r} {verb} in {session.where}")
+    lines = _recover(session, echo) if not session.created else []
+    queued = confirm.enqueue_entries(study, entries)
+    numbers = [t.number for t in candidates]
+    echo(
+        f"confirm: {len(candidates)} candidates (trials {numbers}) x {seeds} seeds: "
+        f"{len(queued)} runs queued, {len(entries) - len(queued)} already there"
+    )
+    waiting = confirm.entry_keys(study, ("WAITING",))
+    code = _run_local(session, count, storage, echo) if waiting else 0
+    done = confirm.entry_keys(study, ("COMPLETE",))
+    missing = [entry for entry in entries if entry.key not in done]
+    summary = [f"confirm: {len(entries) - len(missing)} of {len(entries)} runs complete"]
+    summary += confirmation_lines(confirmed_of(search, study), config.objective.hter)
+    for line in summary:
+        echo(line)
+    return StudyOutcome(code or (1 if missing else 0), lines + summary)
 
 
 def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:

@@ -1,7 +1,8 @@
 """Local worker processes: start N, forward signals to them, and wait.
 
 Owns the processes of ``fasnas study start --workers N``, ``study resume`` and ``bench
---workers N``: each is ``python -m fasnas study worker CONFIG --index i [--bench]``.
+--workers N`` and ``study confirm --workers N``: each is ``python -m fasnas study worker CONFIG
+--index i [--bench | --confirm]``.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from fasnas.search.worker import EXIT_INTERRUPTED, InterruptGuard
 
 
 def worker_command(
-    config: StudyConfig, index: int, storage: str | None, *, bench: bool = False
+    config: StudyConfig, index: int, storage: str | None, *, role_flag: str | None = None
 ) -> list[str]:
-    """The command line of local worker ``index`` (``python -m fasnas study worker ...``)."""
+    """The command line of local worker ``index`` (``python -m fasnas study worker ...``);
+    ``role_flag`` (``--bench``, ``--confirm``) joins a companion study."""
     command = [sys.executable, "-m", "fasnas", "study", "worker", str(config.path)]
-    command += ["--index", str(index)] + (["--bench"] if bench else [])
+    command += ["--index", str(index)] + ([role_flag] if role_flag else [])
     return command + (["--storage", storage] if storage else [])
 
 
@@ -32,12 +34,12 @@ def spawn_workers(
     count: int,
     *,
     storage: str | None = None,
-    bench: bool = False,
+    role_flag: str | None = None,
     echo: Callable[[str], Any] = print,
 ) -> int:
     """Run ``count`` local study workers (indices 0..count-1) and wait for them
     (:func:`run_processes`)."""
-    commands = [worker_command(config, i, storage, bench=bench) for i in range(count)]
+    commands = [worker_command(config, i, storage, role_flag=role_flag) for i in range(count)]
     return run_processes(commands, echo=echo)
 
 

@@ -1,9 +1,11 @@
 """Sessions on an Optuna study: open it, record it at creation, refuse a process that disagrees.
 
 Owns the link between a study config and an ``optuna.Study``. A study has a :class:`Role`: the
-*search* study ``<name>`` (trials sampled from the space) or the *bench* study
-``<name>-bench`` (fixed baseline trials, :mod:`fasnas.search.bench`). Both are opened by
-:func:`open_session` and run by the same worker (:mod:`fasnas.search.worker`).
+*search* study ``<name>`` (trials sampled from the space), the *bench* study
+``<name>-bench`` (fixed baseline trials, :mod:`fasnas.search.bench`) or the *confirm* study
+``<name>-confirm`` (the search's candidates re-trained with new seeds,
+:mod:`fasnas.search.confirm`). All are opened by :func:`open_session` and run by the same
+worker (:mod:`fasnas.search.worker`).
 
 The record. At creation the study stores (through :mod:`fasnas.record`) ``config`` (the role's
 fingerprint, :mod:`fasnas.search.fingerprint`), ``config_hash``, ``created_at``, ``budget``,
@@ -25,10 +27,13 @@ from fasnas.config import StudyConfig
 from fasnas.errors import ConfigError, StorageError
 from fasnas.schema import is_number
 from fasnas.search.artifacts import AtomicFileSystemArtifactStore, open_artifact_store
+from fasnas.search.bench import BenchSpace
 from fasnas.search.budget import budget_for
+from fasnas.search.confirm import ConfirmSpace
 from fasnas.search.fingerprint import (
     bench_fingerprint,
     fingerprint_difference,
+    require_space,
     study_fingerprint,
 )
 from fasnas.search.recovery import RetryStaleTrial
@@ -49,14 +54,43 @@ class Role:
     fixed_only: bool  # only enqueued fixed trials run (the budget admits no fresh trial)
     measure_latency: bool  # always measure CPU latency (recorded, not an objective)
     early_stopping: bool  # the config's early stopping applies
+    space: Callable[[StudyConfig], Any]  # what the role's trials are trained from
+    worker_flag: str | None  # the `fasnas study worker` option that joins this role's study
 
     def study_name(self, config: StudyConfig) -> str:
         return config.name + self.suffix
 
 
-SEARCH = Role("search", "", study_fingerprint, False, False, True)
-BENCH = Role("bench", record.BENCH_SUFFIX, bench_fingerprint, True, True, False)
-ROLES = {role.name: role for role in (SEARCH, BENCH)}
+def _search_space(config: StudyConfig) -> Any:
+    from fasnas.space import SearchSpace
+
+    return SearchSpace.load(require_space(config))
+
+
+SEARCH = Role("search", "", study_fingerprint, False, False, True, _search_space, None)
+BENCH = Role(
+    "bench",
+    record.BENCH_SUFFIX,
+    bench_fingerprint,
+    True,
+    True,
+    False,
+    lambda config: BenchSpace(config.bench),
+    "--bench",
+)
+# Confirmations train the search's own candidates: the same fingerprint, never pruned early
+# (every protocol is needed for a mean), never sampled.
+CONFIRM = Role(
+    "confirm",
+    record.CONFIRM_SUFFIX,
+    study_fingerprint,
+    True,
+    False,
+    False,
+    lambda config: ConfirmSpace(),
+    "--confirm",
+)
+ROLES = {role.name: role for role in (SEARCH, BENCH, CONFIRM)}
 
 
 @dataclass
@@ -109,7 +143,7 @@ def check_record(study: Any, config: StudyConfig, role: Role, fingerprint: dict,
     while stored is None and time.monotonic() < deadline:
         time.sleep(0.2)
         stored = record.StudyRecord.of(study).config
-    kind = "bench study" if role is BENCH else "study"
+    kind = "study" if role is SEARCH else f"{role.name} study"
     where = f"{config.path}: {kind} {role.study_name(config)!r} in {describe_url(url)}"
     if stored is None:
         raise StorageError(f"{where} has no fasnas config record; was it made by fasnas?")
@@ -137,7 +171,7 @@ def open_session(
 
     Args:
         config: The study config (every section validated when it was loaded).
-        role: :data:`SEARCH` or :data:`BENCH`.
+        role: :data:`SEARCH`, :data:`BENCH` or :data:`CONFIRM`.
         storage: A storage URL overriding the config's (``--storage``).
         create: Create the study when it does not exist (``study start``, ``bench``).
         sampler_seed: Seed of this process's sampler (default: the config's seed).

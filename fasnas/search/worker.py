@@ -36,14 +36,11 @@ from typing import Any
 
 from fasnas import record
 from fasnas.objective import StudentObjective, TrialFailed
-from fasnas.search.bench import BenchSpace
 from fasnas.search.budget import Budget
 from fasnas.search.early_stop import build_early_stopper
-from fasnas.search.fingerprint import require_space
 from fasnas.search.recovery import process_start, this_host
-from fasnas.search.session import BENCH, StudySession
+from fasnas.search.session import StudySession
 from fasnas.search.settings import make_sampler
-from fasnas.space import SearchSpace
 
 INTERRUPTED = "interrupted"
 EXIT_INTERRUPTED = 130
@@ -241,6 +238,9 @@ def trial_line(trial: Any) -> str:
     if trial_record.bench_key is not None:
         model, kd, seed = trial_record.bench_key
         retry += f"  [{model} {'KD' if kd else 'CE'} seed {seed}]"
+    if trial_record.confirm_key is not None:
+        number, index = trial_record.confirm_key
+        retry += f"  [confirms trial {number}, seed {index}]"
     if trial.values:
         selected, gmacs = trial.values[0], trial.values[1]
         if trial_record.rejected:
@@ -260,10 +260,7 @@ def trial_line(trial: Any) -> str:
 def build_objective(session: StudySession, study: Any) -> Any:
     """The objective a worker of ``session`` runs: its role's space, latency and early stop."""
     config, role = session.config, session.role
-    if role is BENCH:
-        space = BenchSpace(config.bench)
-    else:
-        space = SearchSpace.load(require_space(config))
+    space = role.space(config)
     stopper = None
     if role.early_stopping:
         objective = config.objective
