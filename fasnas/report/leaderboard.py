@@ -90,8 +90,9 @@ def leaderboard_frame(
 
     Columns: model, kd, kind (``teacher``/``baseline``), n_seeds, gmacs, n_params, latency_ms,
     ``mean_hter_mean``/``_std``, and ``<metric>_<P>_mean``/``_std`` for metric in hter, auc,
-    tpr_at_fpr_1pct at ``threshold``. Standard deviations use ddof=1 (NaN for one seed). The
-    teacher, when known, is the first row.
+    tpr_at_fpr_1pct at ``threshold``; on KD rows ``kd_gain_mean``/``_std``/``_n``: the target
+    mean HTER of KD minus CE, paired by seed (negative: distillation helps). Standard deviations
+    use ddof=1 (NaN for one seed). The teacher, when known, is the first row.
     """
     rows = []
     if teacher is not None:
@@ -143,6 +144,8 @@ def leaderboard_frame(
                 values = group[column].astype(float)
                 row[f"{column}_mean"] = float(values.mean())
                 row[f"{column}_std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            if row["kd"]:
+                row.update(_kd_gain(joined, baseline))
             rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame) > 1:
@@ -153,6 +156,31 @@ def leaderboard_frame(
         else:
             frame = frame.sort_values("mean_hter_mean", kind="stable").reset_index(drop=True)
     return frame
+
+
+def _kd_gain(joined: pd.DataFrame, baseline: str) -> dict[str, float]:
+    """KD minus CE of one baseline's mean HTER, paired by bench seed: mean, std, n pairs."""
+    rows = joined[joined["baseline"] == baseline]
+    if "bench_seed" not in rows:
+        return {}
+    by_seed = rows.pivot_table(index="bench_seed", columns="kd", values="mean_hter")
+    if True not in by_seed or False not in by_seed:
+        return {}
+    gains = (by_seed[True] - by_seed[False]).dropna().to_numpy(dtype=float)
+    return {
+        "kd_gain_mean": float(gains.mean()) if len(gains) else math.nan,
+        "kd_gain_std": float(gains.std(ddof=1)) if len(gains) > 1 else math.nan,
+        "kd_gain_n": len(gains),
+    }
+
+
+def kd_gain_median(board: pd.DataFrame) -> float:
+    """The median over baselines of the mean KD-minus-CE difference (NaN without pairs)."""
+    if "kd_gain_mean" not in board:
+        return math.nan
+    gains = board["kd_gain_mean"].to_numpy(dtype=float)
+    gains = gains[np.isfinite(gains)]
+    return float(np.median(gains)) if len(gains) else math.nan
 
 
 def bench_leaderboard(

@@ -125,7 +125,7 @@ def _pm(record: dict[str, Any], name: str, scale: float, spec: str) -> str:
 
 def _leaderboard(data: ReportData, threshold: str) -> str:
     header = ["model", "training", "seeds", "GMACs", "params (M)", "latency (ms)"]
-    header += ["target mean HTER (%)"]
+    header += ["target mean HTER (%)", "KD − CE (points, paired by seed)"]
     for protocol in data.protocol_names:
         header += [f"{protocol} HTER (%)", f"{protocol} AUC", f"{protocol} TPR@1%"]
     rows = []
@@ -141,6 +141,7 @@ def _leaderboard(data: ReportData, threshold: str) -> str:
             _cell(None if params is None else float(params) / 1e6, ".3f"),
             _cell(record.get("latency_ms"), ".2f"),
             _pm(record, "mean_hter", 100, ".2f"),
+            _pm(record, "kd_gain", 100, ".2f"),
         ]
         for protocol in data.protocol_names:
             row += [

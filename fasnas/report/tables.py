@@ -173,6 +173,7 @@ def leaderboard_table(data: ReportData, threshold: str | None = None) -> str:
             fmt(_scaled(record.get("n_params"), 1e-6), ".3f"),
             fmt(record.get("latency_ms"), ".2f"),
             _pm(record, "mean_hter", 100),
+            _pm(record, "kd_gain", 100),
         ]
         for protocol in data.protocol_names:
             cells += [
@@ -183,7 +184,7 @@ def leaderboard_table(data: ReportData, threshold: str | None = None) -> str:
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     at = "test-EER" if threshold == "test-eer" else "source thr."
     head = ["model", "training", "seeds", "GMACs", "params (M)", "latency (ms)"]
-    head += [f"target mean HTER % ({at})"]
+    head += [f"target mean HTER % ({at})", "KD − CE (points, paired by seed)"]
     for protocol in data.protocol_names:
         head += [f"{protocol} HTER % ({at})", f"{protocol} AUC", f"{protocol} TPR@1%"]
     header = "".join(f"<th>{html.escape(h)}</th>" for h in head)

@@ -282,7 +282,7 @@ def confirm_study(
 
 def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
     """The leaderboard of a bench study as text lines (mean ± std over seeds)."""
-    from fasnas.report.leaderboard import bench_leaderboard
+    from fasnas.report.leaderboard import bench_leaderboard, kd_gain_median
     from fasnas.teacher.reference import teacher_reference
 
     threshold = config.objective.hter
@@ -293,7 +293,16 @@ def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
         hter = _pct(row.get("mean_hter_mean"), row.get("mean_hter_std"))
         gmacs = row.get("gmacs")
         shown = "?" if gmacs is None or gmacs != gmacs else f"{gmacs:.3f}"
-        lines.append(f"  {row['model'] + kd:<30} mean HTER {hter:<16} {shown} GMACs")
+        gain = row.get("kd_gain_mean")
+        gain = (
+            ""
+            if gain is None or gain != gain
+            else (f"  KD - CE {_pct(gain, row.get('kd_gain_std'))}")
+        )
+        lines.append(f"  {row['model'] + kd:<30} mean HTER {hter:<16} {shown} GMACs{gain}")
+    median = kd_gain_median(board)
+    if median == median:
+        lines.append(f"median over baselines of KD - CE: {100 * median:+.2f} points")
     return lines
 
 

@@ -94,3 +94,19 @@ def test_a_teacher_that_saw_the_source_validation_videos_says_so():
         seen.name
         == "FLIP teacher [saw the source-validation videos: its source threshold is optimistic]"
     )
+
+
+def test_kd_minus_ce_is_paired_by_seed_with_its_spread(hand_url):
+    from fasnas.report.leaderboard import kd_gain_median
+
+    board = load_report_data(hand_url, "hand", bench_study_name="hand-bench").baselines
+    net_a_kd = board[(board["model"] == "net_a") & (board["kd"] == True)].iloc[0]  # noqa: E712
+    # net_a seed 0: KD 0.10 - CE 0.25 = -0.15; seed 1: 0.30 - 0.35 = -0.05.
+    assert net_a_kd["kd_gain_mean"] == pytest.approx(-0.10)
+    assert net_a_kd["kd_gain_std"] == pytest.approx(math.sqrt(0.005))
+    assert net_a_kd["kd_gain_n"] == 2
+    net_b = board[board["model"] == "net_b"].iloc[0]  # KD only: nothing to pair with
+    assert math.isnan(net_b["kd_gain_mean"])
+    net_a_ce = board[(board["model"] == "net_a") & (board["kd"] == False)].iloc[0]  # noqa: E712
+    assert math.isnan(net_a_ce["kd_gain_mean"])
+    assert kd_gain_median(board) == pytest.approx(-0.10)

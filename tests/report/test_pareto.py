@@ -126,3 +126,24 @@ def test_importing_pareto_loads_neither_pandas_nor_plotly_nor_optuna():
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_ranks_crowding_and_the_best_k_by_rank_then_crowding():
+    from fasnas.report.pareto import best_by_rank, crowding_distances, nondominated_ranks
+
+    points = np.array(
+        [
+            [0.1, 3.0],  # front
+            [0.2, 2.0],  # front (middle)
+            [0.3, 1.0],  # front
+            [0.25, 2.5],  # rank 1: dominated by [0.2, 2.0]
+            [0.35, 1.5],  # rank 1: dominated by [0.3, 1.0]
+            [0.4, 3.5],  # rank 2
+        ]
+    )
+    assert nondominated_ranks(points).tolist() == [0, 0, 0, 1, 1, 2]
+    # Middle of the front: gaps (0.3 - 0.1) / 0.2 + (3 - 1) / 2 = 2; the extremes are infinite.
+    assert crowding_distances(points[:3]).tolist() == [np.inf, 2.0, np.inf]
+    # The extremes first, then the middle; then the two of rank 1 (both extremes of it).
+    assert best_by_rank(points, 4).tolist() == [0, 2, 1, 3]
+    assert best_by_rank(points, 10).tolist() == [0, 2, 1, 3, 4, 5]
