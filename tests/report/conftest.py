@@ -9,12 +9,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from hand_study import TEACHER, bench_trials, make_study  # noqa: E402
+from hand_study import TEACHER, bench_trials, confirm_trials, make_study  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def hand_url(tmp_path_factory) -> str:
-    """The hand study and its bench study ``hand-bench`` (see bench_trials); read-only."""
+    """The hand study, its bench study ``hand-bench`` (see bench_trials) and its confirm study
+    ``hand-confirm`` (see confirm_trials); read-only."""
     url = f"sqlite:///{tmp_path_factory.mktemp('hand') / 'hand.db'}"
     make_study(
         url,
@@ -25,4 +26,5 @@ def hand_url(tmp_path_factory) -> str:
         },
     )
     make_study(url, "hand-bench", trials=bench_trials())
+    make_study(url, "hand-confirm", trials=confirm_trials())
     return url

@@ -155,3 +155,22 @@ def bench_trials() -> list:
                 )
             )
     return trials
+
+
+def confirm_trials() -> list:
+    """Confirmations of #0 (twice, at 0.30: its mean 0.2333 is now dominated by #1), #1 (twice,
+    at 0.20: it survives) and #2 (once, at 0.30: behind the front)."""
+    runs = [(0, 1, 0.30), (0, 2, 0.30), (1, 1, 0.20), (1, 2, 0.20), (2, 1, 0.30)]
+    gmacs = {0: 1.00, 1: 0.50, 2: 0.60}
+    return [
+        trial(
+            number,
+            TrialState.COMPLETE,
+            [hter, gmacs[of]],
+            "a" if of != 1 else "b",
+            confirm_of=of,
+            confirm_index=index,
+            **full_metrics([hter] * 4),
+        )
+        for number, (of, index, hter) in enumerate(runs)
+    ]

@@ -82,7 +82,7 @@ def test_missing_sqlite_file_is_a_storage_error(tmp_path):
 
 
 def test_unknown_study_lists_the_studies(hand_url):
-    listed = r"study 'nope' not found .*\['hand', 'hand-bench'\]"
+    listed = r"study 'nope' not found .*\['hand', 'hand-bench', 'hand-confirm'\]"
     with pytest.raises(StorageError, match=listed):
         load_report_data(hand_url, "nope")
 

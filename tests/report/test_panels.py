@@ -1,7 +1,8 @@
 """Tests of fasnas.report.panels: every panel renders; a new panel needs only panels.py.
 
-The data is the hand study of hand_study.py with its bench study ``hand-bench`` (so the bench
-leaderboard is shown), and the same study without it.
+The data is the hand study of hand_study.py with its bench study ``hand-bench`` and its confirm
+study ``hand-confirm`` (so the bench leaderboard and the confirmed front are shown), and the same
+study without them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalW
 
 @pytest.fixture(scope="module")
 def data(hand_url):
-    return load_report_data(hand_url, "hand", bench_study_name="hand-bench")
+    return load_report_data(
+        hand_url, "hand", bench_study_name="hand-bench", confirm_study_name="hand-confirm"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +59,15 @@ def test_the_leaderboard_is_left_out_without_baselines(no_bench):
     page = render_html(no_bench)
     assert "Bench leaderboard" not in page
     assert page.index("Parameter importances</h2>") < page.index("Pareto trials</h2>")
+
+
+def test_the_confirmed_front_is_left_out_without_a_confirm_study(no_bench, data):
+    confirmed = next(panel for panel in panels.PANELS if panel.key == "confirmed")
+    assert confirmed.render(no_bench, plotter()) == ""
+    body = confirmed.render(data, plotter())
+    # #0 (0.10 once, then 0.30 twice) is dominated by #1 on the means: it drops off.
+    assert "1 of 2 confirmed single-seed front points survive, 1 drop off" in body
+    assert "<td>23.33 ± 11.55%</td>" in body  # #0: mean 0.2333, std 0.1155
 
 
 def test_a_registered_panel_shows_on_the_page(monkeypatch, data):
