@@ -32,6 +32,7 @@ demo: $(STAMP)
 	wait $$pid && exit $$rc
 	$(FASNAS) teacher cache --config $(DEMO) --quiet
 	$(FASNAS) study start $(DEMO) --workers 2 --n-trials 16
+	$(FASNAS) study confirm $(DEMO) --top 3 --seeds 2 --workers 2
 	$(FASNAS) bench $(DEMO) --workers 2 --quiet
 	$(FASNAS) study status $(DEMO)
 	$(FASNAS) report $(DEMO) --out reports/demo
