@@ -293,13 +293,11 @@ def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
         hter = _pct(row.get("mean_hter_mean"), row.get("mean_hter_std"))
         gmacs = row.get("gmacs")
         shown = "?" if gmacs is None or gmacs != gmacs else f"{gmacs:.3f}"
+        line = f"  {row['model'] + kd:<30} mean HTER {hter:<16} {shown} GMACs"
         gain = row.get("kd_gain_mean")
-        gain = (
-            ""
-            if gain is None or gain != gain
-            else (f"  KD - CE {_pct(gain, row.get('kd_gain_std'))}")
-        )
-        lines.append(f"  {row['model'] + kd:<30} mean HTER {hter:<16} {shown} GMACs{gain}")
+        if gain is not None and gain == gain:
+            line += f"  KD - CE {_pct(gain, row.get('kd_gain_std'))}"
+        lines.append(line)
     median = kd_gain_median(board)
     if median == median:
         lines.append(f"median over baselines of KD - CE: {100 * median:+.2f} points")
