@@ -45,6 +45,7 @@ from fasnas.data.frameset import study_frames
 from fasnas.device import select_device
 from fasnas.distill.compose import training_loss
 from fasnas.errors import FasnasError, StorageError
+from fasnas.resident import ResidentFrames, bytes_needed, resident_mode
 from fasnas.search.artifacts import reuse_protocols, save_protocol
 from fasnas.search.recovery import trial_by_number
 from fasnas.search.settings import ObjectiveSettings
@@ -104,6 +105,7 @@ class PreparedProtocol:
     teacher_sha256: str
     embed_dim: int
     preprocess: Any  # the teacher's Preprocess (students take its statistics, their own size)
+    resident: Any = None  # the source-train frames and outputs on the device (fasnas.resident)
 
 
 class StudentObjective:
@@ -160,12 +162,25 @@ class StudentObjective:
             teacher_sha256=info.file_sha256,
             embed_dim=teacher.embed_dim,
             preprocess=teacher.preprocess,
+            resident=self._resident(frames.source_train, outputs),
         )
         self._prepared[protocol] = prepared
         return prepared
 
+    def _resident(self, frames, outputs):
+        """``frames`` (and their teacher ``outputs``) uploaded to the device, when
+        ``search.resident_frames`` says so (:func:`fasnas.resident.resident_mode`)."""
+        settings = self.config.search
+        needed = bytes_needed(frames, outputs)
+        if not len(frames) or not resident_mode(
+            settings.resident_frames, self.device, needed, settings.device_memory_share
+        ):
+            return None
+        return ResidentFrames(frames, outputs, self.device)
+
     def fit_student(self, prepared, student_spec, distill, seed: int, frames, outputs):
-        """Train a fresh student on ``frames`` (teacher ``outputs`` of those frames).
+        """Train a fresh student on ``frames`` (teacher ``outputs`` of those frames), from the
+        device-resident copy when the protocol has one.
 
         Returns:
             ``(student, norm, fitted)``.
@@ -173,7 +188,13 @@ class StudentObjective:
         seed_everything(seed)
         student = create_student(student_spec, embed_dim=prepared.embed_dim)
         norm = prepared.preprocess.resized(student_spec.img_size)
-        loss_fn = training_loss(student, distill, outputs, online_teacher=prepared.teacher)
+        view = prepared.resident.view(frames) if prepared.resident is not None else None
+        if view is not None and outputs is not None:
+            outputs = view
+        model = student
+        if self.config.search.compile:
+            model = torch.compile(student)
+        loss_fn = training_loss(model, distill, outputs, online_teacher=prepared.teacher)
         fitted = fit(
             student,
             frames,
@@ -188,6 +209,7 @@ class StudentObjective:
             augment=Augment.scaled(distill.aug_strength) if distill.aug_strength > 0 else None,
             warmup_frac=distill.warmup_frac,
             progress=False,
+            resident=view,
         )
         return student, norm, fitted
 

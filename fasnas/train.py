@@ -1,9 +1,16 @@
 """The one fit/evaluate loop, shared by teacher fine-tuning, teacher evaluation and students.
 
-Owns device selection and AMP, FLIP's balanced batches per (domain, class), the augmentations
-(horizontal flip, HSV saturation jitter), the optimiser/schedule loop, and scoring a frame set
-into both metric sets of docs/flip.md §3: the paper-comparable test-EER figure and the honest
-figure at a threshold fixed on source validation.
+Owns AMP, FLIP's balanced batches per (domain, class), the optimiser/schedule loop, and
+scoring a frame set into both metric sets of docs/flip.md §3: the paper-comparable test-EER
+figure and the honest figure at a threshold fixed on source validation. The augmentations are
+:mod:`fasnas.augment`'s.
+
+A batch is made on the host (frames gathered from the memory-mapped caches, augmented with
+OpenCV, copied to the device; pinned on CUDA) or, given a :class:`~fasnas.resident.ResidentView`,
+gathered and augmented on the device itself. The loop never waits for the device between
+steps: a non-finite loss is recorded in a device flag and checked every
+:data:`FINITE_CHECK_EVERY` steps and at the end (failing with the first bad step), and the
+logged losses are read once, at the end.
 
 The loop is generic: the caller passes ``loss_fn(images, labels, index) -> loss`` where
 ``index`` are the frame-set indices of the batch, so a student can fetch its cached teacher
@@ -18,19 +25,21 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
+from fasnas.augment import Augment
 from fasnas.data.frameset import FrameSet
 from fasnas.metrics import eer_threshold, evaluate
 from fasnas.preprocess import Preprocess
+from fasnas.resident import ResidentView
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, np.ndarray], torch.Tensor]
 Forward = Callable[[torch.Tensor], torch.Tensor]
 THRESHOLDS = ("test-eer", "source-threshold")
+FINITE_CHECK_EVERY = 50  # steps between reads of the device's non-finite-loss flag
 
 
 class NonFiniteLossError(RuntimeError):
@@ -79,35 +88,45 @@ class BalancedBatches(Iterator[np.ndarray]):
         )
 
 
-@dataclass(frozen=True)
-class Augment:
-    """FLIP's augmentations, scaled: horizontal flip and HSV saturation x U(1-s, 1+s)."""
-
-    flip_p: float = 0.5
-    saturation: float = 0.2
-    saturation_p: float = 0.5
-
-    @classmethod
-    def scaled(cls, strength: float) -> Augment:
-        """``strength`` 1 is FLIP's recipe, 0 is no augmentation."""
-        return cls(flip_p=0.5 * min(strength, 1.0), saturation=0.2 * strength, saturation_p=0.5)
-
-    def __call__(self, images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        out = images.copy()
-        flips = rng.random(len(out)) < self.flip_p
-        out[flips] = out[flips, :, ::-1]
-        if self.saturation > 0:
-            for i in np.flatnonzero(rng.random(len(out)) < self.saturation_p):
-                factor = rng.uniform(1 - self.saturation, 1 + self.saturation)
-                hsv = cv2.cvtColor(out[i], cv2.COLOR_RGB2HSV).astype(np.float32)
-                hsv[..., 1] = np.clip(hsv[..., 1] * factor, 0, 255)
-                out[i] = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
-        return out
-
-
 def to_input(images: np.ndarray, norm: Preprocess, device: torch.device) -> torch.Tensor:
     """uint8 ``(B, H, W, 3)`` -> normalised float ``(B, 3, size, size)`` on ``device``."""
+    if device.type == "cuda":
+        pinned = torch.from_numpy(np.ascontiguousarray(images)).pin_memory()
+        return norm.normalize(pinned.to(device, non_blocking=True))
     return norm.normalize(images, device)
+
+
+def is_convolutional(model: nn.Module) -> bool:
+    """Whether ``model`` has a convolution that is not a patchify stem (kernel == stride):
+    such models run faster in ``channels_last`` on a GPU."""
+    return any(
+        isinstance(m, nn.Conv2d) and tuple(m.kernel_size) != tuple(m.stride)
+        for m in model.modules()
+    )
+
+
+class FiniteGuard:
+    """A device-side record of the first step with a non-finite loss, read only every
+    ``every`` steps (no host-device synchronisation on the other steps)."""
+
+    def __init__(self, device: torch.device, every: int = FINITE_CHECK_EVERY) -> None:
+        self.every = every
+        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
+        self.bad_value = torch.zeros((), dtype=torch.float32, device=device)
+
+    def record(self, loss: torch.Tensor, step: int) -> None:
+        bad = ~torch.isfinite(loss.detach()) & (self.first_bad < 0)
+        self.first_bad = torch.where(bad, torch.full_like(self.first_bad, step), self.first_bad)
+        self.bad_value = torch.where(bad, loss.detach().float(), self.bad_value)
+
+    def check(self, step: int, last: bool = False) -> None:
+        """Raise :class:`NonFiniteLossError` naming the first bad step (every ``every`` steps
+        and at the last one)."""
+        if not last and (step + 1) % self.every:
+            return
+        first = int(self.first_bad)
+        if first >= 0:
+            raise NonFiniteLossError(f"non-finite loss {float(self.bad_value)} at step {first}")
 
 
 @dataclass
@@ -155,11 +174,17 @@ def fit(
     desc: str = "train",
     log_every: int = 10,
     on_step: Callable[[int], None] | None = None,
+    resident: ResidentView | None = None,
 ) -> FitResult:
     """Train ``model`` in place for ``iterations`` balanced batches.
 
+    Args:
+        resident: ``frames`` on the device (:mod:`fasnas.resident`): batches are gathered and
+            augmented there. None: the host path.
+
     Raises:
-        NonFiniteLossError: When a loss is NaN or infinite.
+        NonFiniteLossError: When a loss is NaN or infinite (checked every
+            :data:`FINITE_CHECK_EVERY` steps and at the end; names the first bad step).
     """
     seed_everything(seed)
     rng = np.random.default_rng(seed)
@@ -170,32 +195,48 @@ def fit(
     scaler = torch.amp.GradScaler(
         "cuda", enabled=amp and device.type == "cuda" and not torch.cuda.is_bf16_supported()
     )
+    channels_last = device.type == "cuda" and is_convolutional(model)
     model.to(device).train()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
     result = FitResult(iterations=iterations, seconds=0.0)
+    guard = FiniteGuard(device)
+    logged: list[torch.Tensor] = []
     start = time.perf_counter()
     bar = tqdm(range(iterations), desc=desc, disable=not progress, leave=False, mininterval=1.0)
     for step in bar:
         for group in opt.param_groups:
             group["lr"] = lr * lr_factor(step, iterations, warmup_frac, schedule)
         index = next(batches)
-        images = frames.images(index)
-        if augment is not None:
-            images = augment(images, rng)
-        x = to_input(images, norm, device)
-        y = torch.from_numpy(frames.labels[index]).to(device)
+        if resident is not None:
+            images = resident.images(index)
+            if augment is not None:
+                images = augment.apply_torch(images, augment.draw(len(index), rng))
+            x = norm.normalize(images)
+            y = resident.labels(index)
+        else:
+            images = frames.images(index)
+            if augment is not None:
+                images = augment(images, rng)
+            x = to_input(images, norm, device)
+            y = torch.from_numpy(frames.labels[index]).to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
         with autocast(device, amp):
             loss = loss_fn(x, y, index)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite loss {loss.item()} at step {step}")
+        guard.record(loss, step)
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(opt)
         scaler.update()
         if step % log_every == 0 or step == iterations - 1:
-            result.losses.append(float(loss.detach()))
-            bar.set_postfix(loss=f"{result.losses[-1]:.4f}")
+            logged.append(loss.detach())
+            if progress:
+                bar.set_postfix(loss=f"{float(logged[-1]):.4f}")
         if on_step is not None:
             on_step(step)
+        guard.check(step, last=step == iterations - 1)
+    result.losses = [float(value) for value in logged]
     result.seconds = time.perf_counter() - start
     model.eval()
     return result

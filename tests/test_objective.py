@@ -268,3 +268,25 @@ def test_leave_one_source_out_trains_without_each_source_and_averages_the_folds(
     assert train_seconds(result) == pytest.approx(
         result["train_seconds"] + sum(fold["train_seconds"] for fold in folds)
     )
+
+
+@pytest.mark.slow
+def test_device_resident_frames_train_exactly_like_the_host_path(prepared) -> None:
+    import dataclasses
+
+    _, config = prepared
+    space = SearchSpace.load(config.path.parent / "space.yaml")
+    spec, distill = space.fixed({"family": "vit", "vit.embed_dim": 32, "w_kd": 0.5})
+    distill = dataclasses.replace(distill, aug_strength=0.0)  # the two augmentations differ
+    results = {}
+    for mode in ("off", "on"):
+        search = dataclasses.replace(config.search, resident_frames=mode)
+        objective, _ = _objective(
+            dataclasses.replace(config, search=search), select_on="leave-one-source-out"
+        )
+        results[mode] = objective.run_protocol("M", spec, distill, seed=5)
+        assert (objective.prepare("M").resident is not None) == (mode == "on")
+    for key in ("source-val", "test-eer", "source-threshold", "final_loss"):
+        assert results["on"][key] == results["off"][key]
+    for fold, metrics in results["off"]["inner"].items():
+        assert results["on"]["inner"][fold]["hter"] == metrics["hter"]

@@ -172,3 +172,40 @@ def test_the_source_threshold_comes_from_source_validation_only() -> None:
     moved = evaluate_scores(val_scores, val, test_scores + 0.5, test)  # another target
     assert moved["source-val"] == result["source-val"]
     assert moved["source-threshold"]["threshold"] == source
+
+
+def test_a_deferred_non_finite_check_names_the_first_bad_step(frames) -> None:
+    from fasnas.train import FINITE_CHECK_EVERY
+
+    steps = []
+
+    def nan_from_step_3(model):
+        def loss_fn(images, labels, index):
+            steps.append(len(steps))
+            loss = torch.nn.functional.cross_entropy(model(images), labels)
+            return loss * math.nan if steps[-1] >= 3 else loss
+
+        return loss_fn
+
+    model = _tiny_model()
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss nan at step 3$"):
+        _fit(model, frames, nan_from_step_3(model), iterations=FINITE_CHECK_EVERY + 20)
+    assert len(steps) == FINITE_CHECK_EVERY  # read on the check step, not every step
+    steps.clear()
+    model = _tiny_model()
+    with pytest.raises(NonFiniteLossError, match="at step 3$"):  # the last step checks too
+        _fit(model, frames, nan_from_step_3(model), iterations=5)
+
+
+def test_the_device_resident_path_trains_exactly_like_the_host_path(frames) -> None:
+    from fasnas.resident import ResidentFrames
+
+    resident = ResidentFrames(frames, None, torch.device("cpu"))
+    view = resident.view(frames)
+    torch.manual_seed(0)
+    host = _tiny_model()
+    torch.manual_seed(0)
+    device = _tiny_model()
+    assert _fit(host, frames).losses == _fit(device, frames, resident=view).losses
+    for a, b in zip(host.parameters(), device.parameters(), strict=True):
+        assert torch.equal(a, b)

@@ -88,6 +88,13 @@ def teacher_free(spec: Any) -> Any:
     return dataclasses.replace(spec, **{loss.weight: 0.0 for loss in KD_LOSSES})
 
 
+def _on(values: np.ndarray | Tensor, device: torch.device) -> Tensor:
+    """Cached teacher outputs as a tensor on ``device`` (host arrays or device-resident)."""
+    if isinstance(values, Tensor):
+        return values.to(device)
+    return torch.from_numpy(values).to(device)
+
+
 def training_loss(student: torch.nn.Module, spec: Any, outputs: Any, *, online_teacher=None):
     """The student's training loss function ``(images, labels, index) -> loss``.
 
@@ -95,7 +102,9 @@ def training_loss(student: torch.nn.Module, spec: Any, outputs: Any, *, online_t
         student: Returns ``(logits, embedding)``.
         spec: The DistillSpec (weights, temperature, feature loss, text scale).
         outputs: The cached :class:`~fasnas.teacher.cache.TeacherOutputs` of the training
-            frames (rows by ``index``), or None in online mode or for a teacher-free run.
+            frames (rows by ``index``; or their device-resident view,
+            :class:`~fasnas.resident.ResidentView`), or None in online mode or for a
+            teacher-free run.
         online_teacher: A teacher run on every (augmented) batch instead of the cache.
     """
     active = active_losses(spec)
@@ -114,8 +123,8 @@ def training_loss(student: torch.nn.Module, spec: Any, outputs: Any, *, online_t
                     t_logits = online_teacher(images).float()
                     t_emb = online_teacher.embed(images).float()
             else:
-                t_logits = torch.from_numpy(outputs.logits(index)).to(images.device)
-                t_emb = torch.from_numpy(outputs.embeddings(index)).to(images.device)
+                t_logits = _on(outputs.logits(index), images.device)
+                t_emb = _on(outputs.embeddings(index), images.device)
         text_emb = None
         if "text" in needs and text is not None:
             text_emb = torch.from_numpy(np.asarray(text, dtype=np.float32)).to(images.device)

@@ -13,6 +13,11 @@ Owns :class:`SearchSettings` (sampler, budget, local workers, heartbeat and reco
       grace_period: 600       # a RUNNING trial silent for longer is stale (resume retries it)
       max_retries: 3          # retries of one lost trial before it is given up
       threads: null           # torch CPU threads per worker (null: 1, bit-reproducible)
+      devices: null           # GPUs of this server's local workers, e.g. [0, 1] (round-robin)
+      workers_per_device: 1   # local workers per listed GPU (small students share a GPU)
+      resident_frames: auto   # auto | on | off: upload a protocol's frames to the device
+      device_memory_share: 0.5  # (auto) upload when they fit in this share of free memory
+      compile: false          # torch.compile the students (GPU; first steps slower)
     objective:
       select_on: source-val   # source-val | leave-one-source-out | target-test (an oracle)
       hter: test-eer          # the target HTER shown first: test-eer (FLIP) | source-threshold
@@ -31,6 +36,8 @@ from typing import Any
 from fasnas import selection
 from fasnas.errors import ConfigError
 from fasnas.schema import is_number, one_of
+
+RESIDENT_CHOICES = ("auto", "on", "off")
 
 HTER_CHOICES = ("test-eer", "source-threshold")
 
@@ -104,6 +111,19 @@ class SearchSettings:
     grace_period: int = 600  # seconds without heartbeat after which a trial is stale
     max_retries: int = 3  # retries of one lost trial
     threads: int | None = None  # torch CPU threads per worker; None: 1 (bit-reproducible)
+    devices: tuple[int, ...] | None = None  # CUDA devices of the local workers (round-robin)
+    workers_per_device: int = 1  # local workers per listed device
+    resident_frames: str = "auto"  # auto | on | off (fasnas.resident)
+    device_memory_share: float = 0.5  # share of free device memory resident frames may take
+    compile: bool = False  # torch.compile each student before training
+
+    @property
+    def local_workers(self) -> int:
+        """Local workers of ``study start`` when ``--workers`` is not given: one per device
+        slot when ``devices`` is set, else ``workers``."""
+        if self.devices:
+            return len(self.devices) * self.workers_per_device
+        return self.workers
 
     def torch_threads(self) -> int:
         """CPU threads each worker gives torch.
@@ -118,6 +138,22 @@ class SearchSettings:
     def check(self, where: str) -> None:
         """Validate the section (``where`` is ``<file>: search``)."""
         one_of(self.sampler, tuple(SAMPLERS), f"{where}.sampler")
+        one_of(self.resident_frames, RESIDENT_CHOICES, f"{where}.resident_frames")
+        if not (is_number(self.device_memory_share) and 0 < self.device_memory_share <= 1):
+            raise ConfigError(
+                f"{where}.device_memory_share: expected a number in (0, 1], got "
+                f"{self.device_memory_share!r}"
+            )
+        if self.devices is not None:
+            if not self.devices or any(d < 0 for d in self.devices):
+                raise ConfigError(
+                    f"{where}.devices: expected a non-empty list of GPU indices >= 0 or null, "
+                    f"got {list(self.devices)}"
+                )
+            if len(set(self.devices)) != len(self.devices):
+                raise ConfigError(
+                    f"{where}.devices: indices must be distinct, got {list(self.devices)}"
+                )
         if self.threads is not None and self.threads < 1:
             raise ConfigError(f"{where}.threads: expected an integer >= 1, got {self.threads!r}")
         for key in ("n_trials", "timeout"):
@@ -126,7 +162,7 @@ class SearchSettings:
                 raise ConfigError(
                     f"{where}.{key}: expected a positive number or null, got {value!r}"
                 )
-        for key in ("workers", "heartbeat_interval", "grace_period"):
+        for key in ("workers", "heartbeat_interval", "grace_period", "workers_per_device"):
             value = getattr(self, key)
             if value < 1:
                 raise ConfigError(f"{where}.{key}: expected an integer >= 1, got {value!r}")
