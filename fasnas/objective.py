@@ -153,7 +153,11 @@ class StudentObjective:
         outputs = None
         if not online:
             outputs = protocol_outputs(
-                config.data.cache_dir, protocol, frames.source_train, info.file_sha256
+                config.data.cache_dir,
+                protocol,
+                frames.source_train,
+                info.file_sha256,
+                config.teacher.cache_dtype,
             )
         prepared = PreparedProtocol(
             frames=frames,

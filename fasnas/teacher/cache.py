@@ -4,18 +4,21 @@ Owns building, validating and reading the per-frame teacher outputs that student
 from. For each frame cache a protocol uses, the cache stores, row-aligned with the frame cache:
 
 - ``logits.npy``: ``(N, 2)`` float32 (spoof, real) teacher logits;
-- ``embeddings.npy``: ``(N, D)`` float16 image embeddings;
+- ``embeddings.npy``: ``(N, D)`` image embeddings, float32 (float16 when
+  ``teacher.cache_dtype`` is float16);
 - ``text.npy``: ``(2, D)`` float32 class text embeddings (FLIP-IT/MCL only);
 - ``meta.json``: the key material.
 
-A cache is keyed by the teacher file's sha256, the frame cache's content key and the teacher's
-input size; :meth:`TeacherCache.build_or_open` rebuilds it when any of them changes, while
-:meth:`TeacherCache.open_for` (used by student trials, which never run the teacher) refuses a
-cache built from another teacher with a one-line error.
+A cache is keyed by the teacher file's sha256, the frame cache's content key, the teacher's
+input size and its precision (``teacher.cache_dtype``: float32 by default, as FLIP runs; the
+cached outputs then equal an fp32 forward); :meth:`TeacherCache.build_or_open` rebuilds it when
+any of them changes, while :meth:`TeacherCache.open_for` (used by student trials, which never
+run the teacher) refuses a cache built from another teacher with a one-line error.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +32,9 @@ from fasnas.data.frameset import FrameSet, study_frames
 from fasnas.device import select_device
 from fasnas.errors import CheckpointError
 from fasnas.teacher.resolve import load_protocol_teacher
-from fasnas.train import autocast, to_input
+from fasnas.train import to_input
 
-CACHE_FORMAT_VERSION = 1
+CACHE_FORMAT_VERSION = 2  # 2: the precision is recorded; float32 embeddings by default
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,10 @@ class TeacherCache:
         frames: FrameCache,
         teacher_sha256: str,
         size: int | None = None,
+        dtype: str | None = None,
     ) -> TeacherCache:
-        """Open an existing cache and check it belongs to this teacher, frames and size.
+        """Open an existing cache and check it belongs to this teacher, frames, size and
+        precision (``dtype``; None: any).
 
         Raises:
             CheckpointError: When the cache is missing, or was built from another teacher,
@@ -82,7 +87,13 @@ class TeacherCache:
                 f"{path}: no teacher cache for protocol {protocol}; run `fasnas teacher cache`"
             )
         cache = cls._read(path)
-        problem = _mismatch(cache.meta, teacher_sha256, frames.key, size or cache.meta.get("size"))
+        problem = _mismatch(
+            cache.meta,
+            teacher_sha256,
+            frames.key,
+            size or cache.meta.get("size"),
+            dtype or cache.meta.get("dtype"),
+        )
         if problem:
             raise CheckpointError(
                 f"{path}: teacher cache is from another {problem}; "
@@ -101,21 +112,29 @@ class TeacherCache:
         *,
         device: torch.device,
         batch_size: int = 128,
-        amp: bool = True,
+        dtype: str = "float32",
         progress: bool = True,
     ) -> tuple[TeacherCache, bool]:
-        """Return the cache, building it first if missing or stale; the flag says it was built."""
+        """Return the cache, building it first if missing or stale; the flag says it was built.
+
+        ``dtype`` (``teacher.cache_dtype``) is the teacher's precision on a GPU: ``float32``
+        (FLIP's, the default: outputs equal an fp32 forward), or ``bfloat16``/``float16``
+        autocast (faster; embeddings stored as float16 for ``float16``). On the CPU the
+        forward is always float32.
+        """
         norm = teacher.preprocess
         path = cls.folder(cache_dir, protocol, frames)
         if (path / "meta.json").is_file():
             cache = cls._read(path)
-            if not _mismatch(cache.meta, teacher_sha256, frames.key, norm.size):
+            if not _mismatch(cache.meta, teacher_sha256, frames.key, norm.size, dtype):
                 return cache, False
-        _write(teacher, teacher_sha256, frames, path, device, batch_size, amp, progress)
+        _write(teacher, teacher_sha256, frames, path, device, batch_size, dtype, progress)
         return cls._read(path), True
 
 
-def _mismatch(meta: dict, teacher_sha256: str, frames_key: str, size: int) -> str | None:
+def _mismatch(
+    meta: dict, teacher_sha256: str, frames_key: str, size: int, dtype: str | None
+) -> str | None:
     if meta.get("format_version") != CACHE_FORMAT_VERSION:
         return "cache format"
     if meta.get("teacher_sha256") != teacher_sha256:
@@ -125,17 +144,26 @@ def _mismatch(meta: dict, teacher_sha256: str, frames_key: str, size: int) -> st
         return "frame cache"
     if meta.get("size") != size:
         return f"input size ({meta.get('size')} px, expected {size} px)"
+    if meta.get("dtype") != dtype:
+        return f"precision ({meta.get('dtype')}, expected {dtype}; teacher.cache_dtype)"
     return None
 
 
+def precision(device: torch.device, dtype: str):
+    """The teacher's forward precision: float32 (no autocast), else CUDA autocast."""
+    if dtype == "float32" or device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type="cuda", dtype=getattr(torch, dtype))
+
+
 @torch.no_grad()
-def _write(teacher, teacher_sha256, frames, path, device, batch_size, amp, progress) -> None:
+def _write(teacher, teacher_sha256, frames, path, device, batch_size, dtype, progress) -> None:
     """Compute the outputs into a hidden folder beside ``path``, then swap it into place."""
     with atomic_dir(path, error=CheckpointError, what="cannot write the teacher cache") as tmp:
-        _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progress)
+        _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, dtype, progress)
 
 
-def _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progress) -> None:
+def _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, dtype, progress) -> None:
     from tqdm import tqdm
 
     norm = teacher.preprocess
@@ -150,12 +178,13 @@ def _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progres
     ):
         index = np.arange(start, min(start + batch_size, n))
         x = to_input(frame_set.images(index), norm, device)
-        with autocast(device, amp):
+        with precision(device, dtype):
             logits, embeddings = teacher(x), teacher.embed(x)
         if logits_out is None:
             logits_out = np.lib.format.open_memmap(tmp / "logits.npy", "w+", np.float32, (n, 2))
+            stored = np.float16 if dtype == "float16" else np.float32
             embed_out = np.lib.format.open_memmap(
-                tmp / "embeddings.npy", "w+", np.float16, (n, embeddings.shape[1])
+                tmp / "embeddings.npy", "w+", stored, (n, embeddings.shape[1])
             )
         logits_out[index] = logits.float().cpu().numpy()
         embed_out[index] = embeddings.float().cpu().numpy()
@@ -169,6 +198,7 @@ def _fill(teacher, teacher_sha256, frames, tmp, device, batch_size, amp, progres
         "teacher_sha256": teacher_sha256,
         "frames_key": frames.key,
         "size": norm.size,
+        "dtype": dtype,
         "rows": n,
     }
     (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
@@ -226,7 +256,7 @@ def cache_protocol(
             protocol,
             frame_cache,
             device=device,
-            amp=config.teacher.train.amp,
+            dtype=config.teacher.cache_dtype,
             progress=progress,
         )
         for frame_cache in frames.all_caches
@@ -234,15 +264,20 @@ def cache_protocol(
 
 
 def protocol_outputs(
-    cache_dir: Path, protocol: str, frames: FrameSet, teacher_sha256: str
+    cache_dir: Path,
+    protocol: str,
+    frames: FrameSet,
+    teacher_sha256: str,
+    dtype: str | None = None,
 ) -> TeacherOutputs:
     """The cached teacher outputs for ``frames`` (never runs the teacher).
 
     Raises:
-        CheckpointError: When a cache is missing or belongs to another teacher.
+        CheckpointError: When a cache is missing, belongs to another teacher, or was computed
+            in another precision than ``dtype`` (None: any).
     """
     by_cache = {
-        cache.key: TeacherCache.open_for(cache_dir, protocol, cache, teacher_sha256)
+        cache.key: TeacherCache.open_for(cache_dir, protocol, cache, teacher_sha256, dtype=dtype)
         for cache in frames.caches
     }
     return TeacherOutputs(by_cache=by_cache, frames=frames)

@@ -17,6 +17,7 @@ from fasnas.schema import at_least, one_of
 TEACHER_VARIANTS = ("flip-v", "flip-it", "flip-mcl")
 TEACHER_MODES = ("cached", "online")
 LR_SCHEDULES = ("constant", "cosine")
+CACHE_DTYPES = ("float32", "bfloat16", "float16")  # teacher.cache_dtype
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,9 @@ class TeacherConfig:
     # did the teacher's training see the source-validation videos? null: detect it (a teacher
     # `fasnas teacher train` made: no; an imported checkpoint: yes); see fasnas.teacher.eval
     source_val_seen: bool | None = None
+    # the teacher's precision when its outputs are cached on a GPU: float32 (FLIP's; the cache
+    # equals an fp32 forward) | bfloat16 | float16 (autocast: faster, not FLIP's numbers)
+    cache_dtype: str = "float32"
     train: TeacherRecipe = field(default_factory=TeacherRecipe)
 
     def file_for(self, protocol: str) -> Path:
@@ -75,3 +79,4 @@ class TeacherConfig:
         """Validate the section (``where`` is ``<file>: teacher``)."""
         one_of(self.variant, TEACHER_VARIANTS, f"{where}.variant")
         one_of(self.mode, TEACHER_MODES, f"{where}.mode")
+        one_of(self.cache_dtype, CACHE_DTYPES, f"{where}.cache_dtype")

@@ -11,6 +11,7 @@ import torch
 from fasnas.cli import main
 from fasnas.config import load_config
 from fasnas.errors import CheckpointError, ConfigError
+from fasnas.data.frameset import FrameSet
 from fasnas.teacher.cache import TeacherCache, cache_protocol, protocol_outputs
 from fasnas.teacher.file import load_teacher, save_teacher, sha256_file
 from fasnas.teacher.reference import teacher_gmacs
@@ -86,8 +87,18 @@ def test_train_then_cache_from_the_cli(study, capsys) -> None:
         expected_logits = teacher(x).numpy()
         expected_embed = teacher.embed(x).numpy()
     assert np.allclose(outputs.logits(rows[:6]), expected_logits, atol=1e-5)
-    assert np.allclose(outputs.embeddings(rows[:6]), expected_embed, atol=2e-3)  # float16
+    assert np.allclose(outputs.embeddings(rows[:6]), expected_embed, atol=1e-5)
     assert np.allclose(outputs.text, teacher.class_text_embeddings().numpy(), atol=1e-6)
+    # teacher.cache_dtype float32 (the default, FLIP's): the cache IS an fp32 forward, batch
+    # by batch as it was computed
+    assert cache.meta["dtype"] == "float32" and cache.embeddings.dtype == np.float32
+    whole = FrameSet.from_caches([(frames_cache.source_train.caches[0], None)])
+    for start in range(0, len(whole), 128):
+        index = np.arange(start, min(start + 128, len(whole)))
+        x = teacher.preprocess.normalize(whole.images(index))
+        with torch.no_grad():
+            assert np.array_equal(cache.logits[index], teacher(x).numpy())
+            assert np.array_equal(cache.embeddings[index], teacher.embed(x).numpy())
 
 
 def _frames_of(config, protocol):
@@ -156,6 +167,33 @@ def test_a_cache_from_another_teacher_is_refused(study, capsys) -> None:
         config.data.cache_dir, "M", frames.source_train.caches[0], sha256_file(path)
     )
     assert cache.meta["teacher_sha256"] == sha256_file(path)
+
+
+def test_a_cache_in_another_precision_is_refused_and_rebuilt(study) -> None:
+    import dataclasses
+
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.flip import build_teacher
+
+    config = load_config(study)
+    torch.manual_seed(1)
+    save_teacher(
+        build_teacher("flip-it", "tiny", TINY_CONFIG),
+        config.teacher.file_for("M"),
+        protocol="M",
+        sources=("oulu", "casia", "replay"),
+        source_sha256="random",
+    )
+    teacher = dataclasses.replace(config.teacher, cache_dtype="float16")
+    half = dataclasses.replace(config, teacher=teacher)
+    (cache, built), *_ = cache_protocol(half, "M", progress=False)
+    assert built and cache.meta["dtype"] == "float16" and cache.embeddings.dtype == np.float16
+    frames = _frames_of(config, "M")
+    sha = sha256_file(config.teacher.file_for("M"))
+    with pytest.raises(CheckpointError, match=r"precision \(float16, expected float32"):
+        protocol_outputs(config.data.cache_dir, "M", frames.source_train, sha, "float32")
+    (cache, built), *_ = cache_protocol(config, "M", progress=False)  # the default: float32
+    assert built and cache.meta["dtype"] == "float32"
 
 
 def test_frozen_prefixes_are_checked_and_applied() -> None:
