@@ -10,8 +10,8 @@ import torch
 
 from fasnas.cli import main
 from fasnas.config import load_config
-from fasnas.errors import CheckpointError, ConfigError
 from fasnas.data.frameset import FrameSet
+from fasnas.errors import CheckpointError, ConfigError
 from fasnas.teacher.cache import TeacherCache, cache_protocol, protocol_outputs
 from fasnas.teacher.file import load_teacher, save_teacher, sha256_file
 from fasnas.teacher.reference import teacher_gmacs
