@@ -44,13 +44,13 @@ from fasnas.cost import spec_cost
 from fasnas.data.frameset import study_frames
 from fasnas.device import select_device
 from fasnas.distill.compose import training_loss
-from fasnas.errors import FasnasError, StorageError
+from fasnas.errors import CheckpointError, FasnasError, StorageError
 from fasnas.resident import ResidentFrames, bytes_needed, resident_mode
 from fasnas.search.artifacts import reuse_protocols, save_protocol
 from fasnas.search.recovery import trial_by_number
 from fasnas.search.settings import ObjectiveSettings
 from fasnas.students import StudentBuildError, create_student
-from fasnas.teacher.cache import protocol_outputs
+from fasnas.teacher.cache import ensure_protocol_cache, protocol_outputs
 from fasnas.teacher.resolve import load_protocol_teacher
 from fasnas.train import Augment, evaluate_model, fit, predict_scores, seed_everything
 
@@ -152,13 +152,7 @@ class StudentObjective:
         online = config.teacher.mode == "online"
         outputs = None
         if not online:
-            outputs = protocol_outputs(
-                config.data.cache_dir,
-                protocol,
-                frames.source_train,
-                info.file_sha256,
-                config.teacher.cache_dtype,
-            )
+            outputs = self._outputs(protocol, frames.source_train, info.file_sha256)
         prepared = PreparedProtocol(
             frames=frames,
             outputs=outputs,
@@ -170,6 +164,18 @@ class StudentObjective:
         )
         self._prepared[protocol] = prepared
         return prepared
+
+    def _outputs(self, protocol: str, frames, teacher_sha256: str):
+        """The cached teacher outputs of ``frames``; built here first (under a per-server
+        lock, :func:`~fasnas.teacher.cache.ensure_protocol_cache`) when this server's cache
+        folder has none or a stale one, as on a new server of a multi-server study."""
+        config = self.config
+        where = (config.data.cache_dir, protocol, frames, teacher_sha256)
+        try:
+            return protocol_outputs(*where, config.teacher.cache_dtype)
+        except CheckpointError:
+            ensure_protocol_cache(config, protocol)
+            return protocol_outputs(*where, config.teacher.cache_dtype)
 
     def _resident(self, frames, outputs):
         """``frames`` (and their teacher ``outputs``) uploaded to the device, when

@@ -263,6 +263,30 @@ def cache_protocol(
     ]
 
 
+def ensure_protocol_cache(config, protocol: str) -> bool:
+    """Build ``protocol``'s teacher caches unless valid ones exist, one builder at a time.
+
+    For workers on a server whose ``data.cache_dir`` has no teacher cache yet (a local disk on
+    a multi-server study): the first worker to get the lock file
+    ``<cache_dir>/teacher-<protocol>.lock`` builds, the others wait for it and then reuse its
+    caches. The lock is ``flock``'s: per server (a local cache folder), released when the
+    builder exits, even by a crash.
+
+    Returns:
+        Whether this call built a cache.
+    """
+    import fcntl
+
+    folder = Path(config.data.cache_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"teacher-{protocol}.lock", "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            return any(built for _, built in cache_protocol(config, protocol, progress=False))
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def protocol_outputs(
     cache_dir: Path,
     protocol: str,

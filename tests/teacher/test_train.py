@@ -196,6 +196,39 @@ def test_a_cache_in_another_precision_is_refused_and_rebuilt(study) -> None:
     assert built and cache.meta["dtype"] == "float32"
 
 
+def test_workers_without_a_cache_build_it_once_under_a_lock(study) -> None:
+    """A new server of a multi-server study: its workers find no teacher cache; one builds,
+    the others wait and reuse it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fasnas.teacher.cache import ensure_protocol_cache
+    from fasnas.teacher.configs import TINY_CONFIG
+    from fasnas.teacher.flip import build_teacher
+
+    config = load_config(study)
+    torch.manual_seed(1)
+    save_teacher(
+        build_teacher("flip-it", "tiny", TINY_CONFIG),
+        config.teacher.file_for("M"),
+        protocol="M",
+        sources=("oulu", "casia", "replay"),
+        source_sha256="random",
+    )
+    with ThreadPoolExecutor(4) as pool:
+        built = list(pool.map(lambda _: ensure_protocol_cache(config, "M"), range(4)))
+    assert sorted(built) == [False, False, False, True]
+    frames = _frames_of(config, "M")
+    sha = sha256_file(config.teacher.file_for("M"))
+    assert (
+        len(
+            protocol_outputs(config.data.cache_dir, "M", frames.source_train, sha).logits(
+                np.arange(3)
+            )
+        )
+        == 3
+    )
+
+
 def test_frozen_prefixes_are_checked_and_applied() -> None:
     from fasnas.teacher.configs import TINY_CONFIG
     from fasnas.teacher.flip import build_teacher
