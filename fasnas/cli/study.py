@@ -66,6 +66,24 @@ def _study_confirm(args: argparse.Namespace) -> int:
     ).exit_code
 
 
+def _study_estimate(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.errors import StorageError
+    from fasnas.search.estimate import estimate_study
+    from fasnas.search.session import load_study
+
+    config = load_config(args.config)
+    try:
+        study = load_study(config, args.storage)
+    except StorageError:
+        study = None  # not started yet: nothing measured
+    estimate = estimate_study(
+        config, samples=args.samples, steps=args.steps, device=args.device, study=study
+    )
+    print("\n".join(estimate.lines()))
+    return 0
+
+
 def _add_role_flags(parser: argparse.ArgumentParser) -> None:
     """``--bench`` / ``--confirm``: work on a companion study instead of the search."""
     group = parser.add_mutually_exclusive_group()
@@ -158,6 +176,21 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     )
     confirm.add_argument("--storage", default=None, help=storage_help)
     confirm.set_defaults(handler=_study_confirm)
+
+    estimate = sub.add_parser(
+        "estimate",
+        help="time a sample of the space's students and print the device-hours of the budget",
+    )
+    estimate.add_argument("config", type=Path, help="studies/X.yaml")
+    estimate.add_argument(
+        "--samples", type=_positive, default=8, help="configurations timed (default 8)"
+    )
+    estimate.add_argument(
+        "--steps", type=_positive, default=5, help="timed steps per configuration (default 5)"
+    )
+    estimate.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: config)")
+    estimate.add_argument("--storage", default=None, help=storage_help)
+    estimate.set_defaults(handler=_study_estimate)
 
     status = sub.add_parser(
         "status", help="trial counts, Pareto front, running trials and ETA of a study"
