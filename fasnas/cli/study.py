@@ -42,7 +42,7 @@ def _study_worker(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     return attach_worker(
-        config, storage=args.storage, index=args.index, role=_role(args)
+        config, storage=args.storage, index=args.index, role=_role(args), device=args.device
     ).exit_code
 
 
@@ -138,6 +138,9 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         type=int,
         default=None,
         help="worker index for its sampler seed (default: from host name and pid)",
+    )
+    worker.add_argument(
+        "--device", default=None, help="cpu | cuda | cuda:N for this worker (default: config)"
     )
     _add_role_flags(worker)
     worker.set_defaults(handler=_study_worker)

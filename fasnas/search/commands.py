@@ -15,6 +15,7 @@ Run a study::
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
@@ -22,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fasnas.config import StudyConfig
+from fasnas.device import check_device
 from fasnas.errors import ConfigError
 from fasnas.search import confirm
 from fasnas.search.bench import completed_keys, enqueue_entries
-from fasnas.search.processes import spawn_workers
+from fasnas.search.processes import assign_devices, check_devices, spawn_workers
 from fasnas.search.recovery import recover
 from fasnas.search.session import (
     BENCH,
@@ -77,9 +79,26 @@ def check_workers(workers: Any, default: int) -> int:
     return count
 
 
+def local_workers(config: StudyConfig, workers: Any, default: int | None = None) -> int:
+    """The local worker count (``--workers``, else ``default``, else ``search.workers`` or one
+    per ``search.devices`` slot) with every listed GPU checked; before anything is written.
+
+    Raises:
+        ConfigError: Naming ``--workers`` or the ``search.devices`` entry.
+    """
+    count = check_workers(workers, config.search.local_workers if default is None else default)
+    check_devices(config)
+    return count
+
+
 def _run_local(session: StudySession, count: int, storage: str | None, echo: Echo) -> int:
     """Run ``count`` workers on the session: in this process when one, else as processes."""
     if count == 1:
+        device = assign_devices(session.config, 1)[0]
+        if device is not None:
+            config = dataclasses.replace(session.config, device=device)
+            session = dataclasses.replace(session, config=config)
+            echo(f"devices: worker 0 -> {device}")
         return run_worker(session, index=0, echo=echo).exit_code
     return spawn_workers(
         session.config, count, storage=storage, role_flag=session.role.worker_flag, echo=echo
@@ -102,7 +121,7 @@ def start_study(
     (``n_trials``/``timeout`` or the config's) is stored in the study, global.
     """
     echo = echo or _echo_default()
-    count = check_workers(workers, config.search.workers)
+    count = local_workers(config, workers)
     check_budget_options(n_trials, timeout)
     session = open_session(config, storage=storage, create=True)
     budget = set_budget(session, n_trials, timeout)
@@ -121,10 +140,19 @@ def attach_worker(
     storage: str | None = None,
     index: int | None = None,
     role: Role = SEARCH,
+    device: str | None = None,
     echo: Echo | None = None,
 ) -> StudyOutcome:
     """``fasnas study worker``: attach one worker (this process) to an existing study of
-    ``role`` (``--bench``, ``--confirm``: the companion study)."""
+    ``role`` (``--bench``, ``--confirm``: the companion study), on ``device`` (``--device``,
+    default: the config's).
+
+    Raises:
+        ConfigError: A ``--device`` this machine lacks (before anything is written).
+    """
+    if device is not None:
+        check_device(device, "--device")
+        config = dataclasses.replace(config, device=device)
     session = open_session(config, role=role, storage=storage)
     result = run_worker(session, index=index, echo=echo or _echo_default())
     return StudyOutcome(result.exit_code, [result.summary()])
@@ -152,7 +180,7 @@ def resume_study(
     """``fasnas study resume``: fail stale trials, enqueue their retries, then run workers
     (on the study of ``role``: ``--bench``, ``--confirm`` resume a companion study)."""
     echo = echo or _echo_default()
-    count = check_workers(workers, config.search.workers)
+    count = local_workers(config, workers)
     session = open_session(config, role=role, storage=storage, create=False)
     lines = _recover(session, echo)
     code = _run_local(session, count, storage, echo)
@@ -198,7 +226,7 @@ def run_bench(
         DataError, CheckpointError: Missing data lists or teacher files.
     """
     echo = echo or _echo_default()
-    count = check_workers(workers, 1)
+    count = local_workers(config, workers, 1)
     session = open_session(config, role=BENCH, storage=storage, create=True)
     study = session.study
     verb = "created" if session.created else "continuing"
@@ -247,7 +275,7 @@ def confirm_study(
     from fasnas.report.confirmed import confirmation_lines, confirmed_of
 
     echo = echo or _echo_default()
-    count = check_workers(workers, 1)
+    count = local_workers(config, workers, 1)
     confirm.check_counts(top, seeds)
     search = open_session(config, role=SEARCH, storage=storage).study
     candidates = confirm.pick_candidates(

@@ -16,17 +16,44 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from fasnas.config import StudyConfig
+from fasnas.device import check_device
 from fasnas.search.worker import EXIT_INTERRUPTED, InterruptGuard
 
 
 def worker_command(
-    config: StudyConfig, index: int, storage: str | None, *, role_flag: str | None = None
+    config: StudyConfig,
+    index: int,
+    storage: str | None,
+    *,
+    role_flag: str | None = None,
+    device: str | None = None,
 ) -> list[str]:
     """The command line of local worker ``index`` (``python -m fasnas study worker ...``);
-    ``role_flag`` (``--bench``, ``--confirm``) joins a companion study."""
+    ``role_flag`` (``--bench``, ``--confirm``) joins a companion study, ``device`` is its
+    ``--device``."""
     command = [sys.executable, "-m", "fasnas", "study", "worker", str(config.path)]
     command += ["--index", str(index)] + ([role_flag] if role_flag else [])
+    command += ["--device", device] if device else []
     return command + (["--storage", storage] if storage else [])
+
+
+def assign_devices(config: StudyConfig, count: int) -> list[str | None]:
+    """The device of each of ``count`` local workers: ``search.devices`` round-robin
+    (``cuda:<index>``), or None for all (the config's ``device``)."""
+    devices = config.search.devices
+    if not devices:
+        return [None] * count
+    return [f"cuda:{devices[i % len(devices)]}" for i in range(count)]
+
+
+def check_devices(config: StudyConfig) -> None:
+    """Refuse a ``search.devices`` GPU this machine lacks, before anything is written.
+
+    Raises:
+        ConfigError: One line naming the file, the key and the GPUs there are.
+    """
+    for position, index in enumerate(config.search.devices or ()):
+        check_device(f"cuda:{index}", f"{config.path}: search.devices[{position}]")
 
 
 def spawn_workers(
@@ -37,9 +64,15 @@ def spawn_workers(
     role_flag: str | None = None,
     echo: Callable[[str], Any] = print,
 ) -> int:
-    """Run ``count`` local study workers (indices 0..count-1) and wait for them
-    (:func:`run_processes`)."""
-    commands = [worker_command(config, i, storage, role_flag=role_flag) for i in range(count)]
+    """Run ``count`` local study workers (indices 0..count-1, devices round-robin over
+    ``search.devices``) and wait for them (:func:`run_processes`)."""
+    devices = assign_devices(config, count)
+    if any(devices):
+        echo("devices: " + ", ".join(f"worker {i} -> {d}" for i, d in enumerate(devices)))
+    commands = [
+        worker_command(config, i, storage, role_flag=role_flag, device=device)
+        for i, device in enumerate(devices)
+    ]
     return run_processes(commands, echo=echo)
 
 

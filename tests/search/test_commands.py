@@ -52,6 +52,39 @@ def test_a_gpu_this_machine_lacks_is_refused_before_the_study_exists(quick, caps
     assert not (quick.parent / "tiny.journal").exists()
 
 
+def _with_devices(quick: Path, devices: str, per_device: int = 1) -> None:
+    text = quick.read_text().replace(
+        "search:\n", f"search:\n  devices: {devices}\n  workers_per_device: {per_device}\n"
+    )
+    quick.write_text(text)
+
+
+def test_a_listed_gpu_this_machine_lacks_is_refused_before_anything_is_written(quick, capsys):
+    _with_devices(quick, "[0, 7]")
+    for command in (["study", "start"], ["bench"], ["study", "resume"]):
+        line = _refused(capsys, [*command, str(quick)], quick.parent)
+        assert "search.devices[0]: 'cuda:0' requested but" in line and str(quick) in line
+    assert not (quick.parent / "tiny.journal").exists()
+
+
+def test_a_worker_device_this_machine_lacks_is_refused(quick, capsys) -> None:
+    line = _refused(capsys, ["study", "worker", str(quick), "--device", "cuda:5"], quick.parent)
+    assert line == "error: --device: 'cuda:5' requested but no CUDA GPU is available"
+
+
+def test_devices_are_assigned_round_robin_and_set_the_worker_count(quick) -> None:
+    from fasnas.search.processes import assign_devices, worker_command
+
+    plain = load_config(quick)
+    _with_devices(quick, "[2, 0]", per_device=2)
+    config = load_config(quick)
+    assert config.search.local_workers == 4
+    assert assign_devices(config, 5) == ["cuda:2", "cuda:0", "cuda:2", "cuda:0", "cuda:2"]
+    command = worker_command(config, 3, None, role_flag="--confirm", device="cuda:0")
+    assert command[-5:] == ["--index", "3", "--confirm", "--device", "cuda:0"]
+    assert assign_devices(plain, 2) == [None, None] and plain.search.local_workers == 1
+
+
 @pytest.mark.parametrize("device", ["gpu", "cuda:x", "cuda:-1"])
 def test_a_malformed_device_names_the_grammar(quick, capsys, device) -> None:
     quick.write_text(quick.read_text() + f"device: '{device}'\n")
