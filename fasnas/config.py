@@ -42,7 +42,7 @@ from fasnas.errors import ConfigError
 from fasnas.search.early_stop import EarlyStopSettings
 from fasnas.search.settings import ObjectiveSettings, SearchSettings
 from fasnas.storage.urls import resolve_url
-from fasnas.teacher.settings import TeacherConfig
+from fasnas.teacher.settings import PRETRAIN_INIT, RANDOM_INIT, TeacherConfig
 
 if TYPE_CHECKING:
     from fasnas.search.bench_settings import BenchSettings
@@ -187,7 +187,7 @@ def _teacher(raw: Any, path: Path, base: Path) -> TeacherConfig:
     teacher = schema.build(TeacherConfig, given, f"{path}: teacher", base=base)
     if not isinstance(given, dict) or "dir" not in given:
         teacher = replace(teacher, dir=(base / "teachers").resolve())
-    if teacher.init not in (None, "random"):
+    if teacher.init not in (None, RANDOM_INIT, PRETRAIN_INIT):
         teacher = replace(teacher, init=str((base / teacher.init).resolve()))
     return teacher
 

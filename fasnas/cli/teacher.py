@@ -1,4 +1,4 @@
-"""``fasnas teacher import | train | eval | cache``: parse, delegate to :mod:`fasnas.teacher`."""
+"""``fasnas teacher import | pretrain | train | eval | cache``: parse and delegate."""
 
 from __future__ import annotations
 
@@ -47,6 +47,15 @@ def _teacher_train(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for protocol in _protocols(args, config):
         print(train_teacher(config, protocol, progress=not args.quiet).summary(), flush=True)
+    return 0
+
+
+def _teacher_pretrain(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.teacher.pretrain import pretrain_teacher
+
+    config = load_config(args.config)
+    print(pretrain_teacher(config, progress=not args.quiet).summary(), flush=True)
     return 0
 
 
@@ -103,6 +112,13 @@ def add(commands: argparse._SubParsersAction) -> None:
         help="allow a legacy pickle checkpoint to run code when loaded (trusted files only)",
     )
     imp.set_defaults(handler=_teacher_import)
+
+    pre = sub.add_parser(
+        "pretrain", help="pre-train the teacher's CLIP on CelebA-Spoof (no CLIP weights: demo)"
+    )
+    pre.add_argument("--config", required=True, type=Path, help="studies/X.yaml")
+    pre.add_argument("--quiet", action="store_true", help="no progress bars")
+    pre.set_defaults(handler=_teacher_pretrain)
 
     for name, handler, text in (
         ("train", _teacher_train, "fine-tune the teacher on each protocol's sources, evaluate"),

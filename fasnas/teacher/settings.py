@@ -18,6 +18,7 @@ TEACHER_VARIANTS = ("flip-v", "flip-it", "flip-mcl")
 TEACHER_MODES = ("cached", "online")
 LR_SCHEDULES = ("constant", "cosine")
 CACHE_DTYPES = ("float32", "bfloat16", "float16")  # teacher.cache_dtype
+RANDOM_INIT, PRETRAIN_INIT = "random", "pretrain"  # teacher.init values that name no file
 
 
 @dataclass(frozen=True)
@@ -53,13 +54,42 @@ class TeacherRecipe:
 
 
 @dataclass(frozen=True)
+class PretrainRecipe:
+    """``teacher.pretrain``: a stand-in for CLIP's pre-training, for teachers without weights.
+
+    ``fasnas teacher pretrain`` trains the configured CLIP from a random init on the
+    CelebA-Spoof train lists only (never an MCIO domain, so no protocol's target or sources)
+    with FLIP-IT's image-text loss, and writes ``<teacher.dir>/pretrain.pt`` (an open_clip state
+    dict); ``teacher.init: pretrain`` fine-tunes from it. The synthetic demo uses it: FLIP's
+    strength comes from CLIP's pre-training, which a from-scratch teacher lacks
+    (benchmarks/README.md, "Calibration (issue 13)").
+    """
+
+    iterations: int = 600  # optimiser steps
+    lr: float = 1e-3  # Adam learning rate
+    weight_decay: float = 1e-4  # Adam weight decay
+    batch_per_group: int = 16  # images per class per step
+    schedule: str = "cosine"  # constant | cosine (to zero)
+
+    def check(self, where: str) -> None:
+        """Validate the recipe (``where`` is ``<file>: teacher.pretrain``)."""
+        at_least(self.iterations, 0, f"{where}.iterations", strict=True)
+        at_least(self.lr, 0, f"{where}.lr", strict=True)
+        at_least(self.weight_decay, 0, f"{where}.weight_decay")
+        at_least(self.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
+        one_of(self.schedule, LR_SCHEDULES, f"{where}.schedule")
+
+
+@dataclass(frozen=True)
 class TeacherConfig:
     """Which teacher distils into the students, and where its files live."""
 
     variant: str = "flip-it"  # flip-v | flip-it | flip-mcl
     model: str = "ViT-B-16-quickgelu"  # open_clip config name, or "tiny"/"tiny-rn" (built in)
     model_cfg: dict | None = None  # a custom open_clip config (overrides `model`'s)
-    init: str | None = None  # local weights to fine-tune from, or "random" (explicit only)
+    # local weights to fine-tune from; "random" (explicit only); or "pretrain": the file
+    # `fasnas teacher pretrain` writes (<dir>/pretrain.pt, see teacher.pretrain)
+    init: str | None = None
     init_format: str = "openai"  # format of `init`: openai | open_clip | flip-v | flip-it | ...
     dir: Path = Path("teachers")  # teacher files, one per protocol: <dir>/<P>.pt
     mode: str = "cached"  # cached: read the teacher cache; online: run the teacher per batch
@@ -70,10 +100,16 @@ class TeacherConfig:
     # equals an fp32 forward) | bfloat16 | float16 (autocast: faster, not FLIP's numbers)
     cache_dtype: str = "float32"
     train: TeacherRecipe = field(default_factory=TeacherRecipe)
+    pretrain: PretrainRecipe = field(default_factory=PretrainRecipe)
 
     def file_for(self, protocol: str) -> Path:
         """The teacher file of one protocol."""
         return self.dir / f"{protocol}.pt"
+
+    @property
+    def pretrain_file(self) -> Path:
+        """What ``fasnas teacher pretrain`` writes and ``init: pretrain`` reads."""
+        return self.dir / "pretrain.pt"
 
     def check(self, where: str) -> None:
         """Validate the section (``where`` is ``<file>: teacher``)."""

@@ -29,6 +29,7 @@ from fasnas.device import select_device
 from fasnas.errors import ConfigError
 from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, hter_line, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
+from fasnas.teacher.settings import PRETRAIN_INIT, RANDOM_INIT
 from fasnas.train import Augment, evaluate_model, fit, seed_everything
 
 
@@ -65,14 +66,22 @@ def initial_teacher(config: StudyConfig):
     if teacher_cfg.init is None:
         raise ConfigError(
             f"{config.path}: teacher.init: required: a local weights file (OpenAI CLIP .pt, "
-            f"open_clip or FLIP checkpoint), or `random` for an explicit random init"
+            f"open_clip or FLIP checkpoint), `pretrain` (`fasnas teacher pretrain`'s file) or "
+            f"`random` for an explicit random init"
         )
-    if teacher_cfg.init == "random":
+    if teacher_cfg.init == RANDOM_INIT:
         return build_teacher(teacher_cfg.variant, model_name, model_cfg), "random"
-    path = Path(teacher_cfg.init)
+    path, init_format = Path(teacher_cfg.init), teacher_cfg.init_format
+    if teacher_cfg.init == PRETRAIN_INIT:  # fasnas.teacher.pretrain's file
+        path, init_format = teacher_cfg.pretrain_file, "open_clip"
+        if not path.is_file():
+            raise ConfigError(
+                f"{config.path}: teacher.init: pretrain: {path} does not exist; run "
+                f"`fasnas teacher pretrain --config {config.path}` first"
+            )
     teacher = read_checkpoint(
         path,
-        teacher_cfg.init_format,
+        init_format,
         variant=teacher_cfg.variant,
         model_name=model_name,
         model_cfg=model_cfg,
