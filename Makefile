@@ -27,6 +27,7 @@ demo: $(STAMP)
 	rm -rf $(DEMO_ROOT) cache teachers/demo studies/demo.journal studies/demo-artifacts reports/demo
 	$(FASNAS) data synth $(DEMO_ROOT) --scale 0.25 --size 64 --seed 0 --workers 2
 	$(FASNAS) data check $(DEMO_ROOT)
+	$(FASNAS) teacher pretrain --config $(DEMO) --quiet
 	OMP_NUM_THREADS=1 $(FASNAS) teacher train --config $(DEMO) --protocol M C --quiet & pid=$$!; \
 	OMP_NUM_THREADS=1 $(FASNAS) teacher train --config $(DEMO) --protocol I O --quiet; rc=$$?; \
 	wait $$pid && exit $$rc
