@@ -39,6 +39,8 @@ def _export(args: argparse.Namespace) -> int:
         out=args.out,
         bench=args.bench,
         storage=args.storage,
+        formats=args.format,
+        uint8_input=args.uint8_input,
     )
     return 0
 
@@ -46,7 +48,8 @@ def _export(args: argparse.Namespace) -> int:
 def _add_export(commands: argparse._SubParsersAction) -> None:
     storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
     export = commands.add_parser(
-        "export", help="write a trial's trained students (weights, spec, TorchScript) per protocol"
+        "export",
+        help="write a trial's trained students (weights, spec, TorchScript, ONNX) per protocol",
     )
     export.add_argument("config", type=Path, help="studies/X.yaml")
     which = export.add_mutually_exclusive_group(required=True)
@@ -56,6 +59,17 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="output folder (default: exports/<study>-trial-N)"
     )
     export.add_argument("--bench", action="store_true", help="read the <name>-bench study")
+    export.add_argument(
+        "--format",
+        default=None,
+        help="deployment formats, comma-separated: torchscript,onnx (default: both; onnx needs "
+        "the deploy extra)",
+    )
+    export.add_argument(
+        "--uint8-input",
+        action="store_true",
+        help="also write graphs taking uint8 RGB frames (resize + normalisation inside)",
+    )
     export.add_argument("--storage", default=None, help=storage_help)
     export.set_defaults(handler=_export)
 
