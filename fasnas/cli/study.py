@@ -1,4 +1,4 @@
-"""``fasnas study run | start | worker | resume | confirm | status`` and ``fasnas bench``:
+"""``fasnas study run | start | worker | resume | confirm | status | prune`` and ``fasnas bench``:
 parse, then delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
 
 from __future__ import annotations
@@ -103,6 +103,14 @@ def _study_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_prune(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.retention import prune_study
+
+    prune_study(load_config(args.config), keep=args.keep, storage=args.storage)
+    return 0
+
+
 def _add_study(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser("study", help="run architecture-search studies")
     sub = study.add_subparsers(dest="study_command", required=True)
@@ -201,6 +209,16 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     status.add_argument("config", type=Path, help="studies/X.yaml")
     status.add_argument("--storage", default=None, help=storage_help)
     status.set_defaults(handler=_study_status)
+
+    prune = sub.add_parser(
+        "prune", help="remove the student weights artifacts.keep does not keep (results stay)"
+    )
+    prune.add_argument("config", type=Path, help="studies/X.yaml")
+    prune.add_argument(
+        "--keep", default=None, help="front | top-K (default: the config's artifacts.keep)"
+    )
+    prune.add_argument("--storage", default=None, help=storage_help)
+    prune.set_defaults(handler=_study_prune)
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -36,9 +36,11 @@ from typing import Any
 
 from fasnas import record
 from fasnas.objective import StudentObjective, TrialFailed
+from fasnas.search.artifact_settings import KEEP_ALL
 from fasnas.search.budget import Budget
 from fasnas.search.early_stop import build_early_stopper
 from fasnas.search.recovery import process_start, this_host
+from fasnas.search.retention import prune_weights
 from fasnas.search.session import StudySession
 from fasnas.search.settings import make_sampler
 
@@ -315,10 +317,17 @@ def run_worker(
     echo(f"{prefix} joined study {study.study_name!r} (sampler seed {info.seed})")
     ran = 0
 
+    retention = config.artifacts if role.name == "search" else None
+    store = session.artifact_store
+
     def report(study: Any, trial: Any) -> None:
         nonlocal ran
         ran += 1
         echo(f"{prefix} {trial_line(trial)}")
+        if retention is not None and retention.keep != KEEP_ALL and store is not None:
+            pruned = prune_weights(study, store, retention, config.protocols)
+            if pruned.removed:
+                echo(f"{prefix} {pruned.line()}")
 
     guard = InterruptGuard()
     runner = TrialRunner(objective, info, config.search.heartbeat_interval, guard, role.fixed_only)
