@@ -12,7 +12,7 @@ def _study_run(args: argparse.Namespace) -> int:
     from fasnas.search.commands import run_study
 
     config = load_config(args.config)
-    run_study(config, n_trials=args.n_trials, timeout=args.timeout)
+    run_study(config, n_trials=args.n_trials, timeout=args.timeout, quiet=args.quiet)
     return 0
 
 
@@ -27,6 +27,7 @@ def _study_start(args: argparse.Namespace) -> int:
         n_trials=args.n_trials,
         timeout=args.timeout,
         storage=args.storage,
+        quiet=args.quiet,
     ).exit_code
 
 
@@ -42,7 +43,12 @@ def _study_worker(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     return attach_worker(
-        config, storage=args.storage, index=args.index, role=_role(args), device=args.device
+        config,
+        storage=args.storage,
+        index=args.index,
+        role=_role(args),
+        device=args.device,
+        quiet=args.quiet,
     ).exit_code
 
 
@@ -118,7 +124,9 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     run.add_argument("config", type=Path, help="studies/X.yaml")
     run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
     run.add_argument("--timeout", type=float, default=None, help="seconds")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
+    )
     run.set_defaults(handler=_study_run)
 
     storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
@@ -136,6 +144,9 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=None, help="global time budget in seconds from now"
     )
     start.add_argument("--storage", default=None, help=storage_help)
+    start.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
+    )
     start.set_defaults(handler=_study_start)
 
     worker = sub.add_parser("worker", help="attach one worker (this process) to an existing study")
@@ -149,6 +160,9 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     )
     worker.add_argument(
         "--device", default=None, help="cpu | cuda | cuda:N for this worker (default: config)"
+    )
+    worker.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
     )
     _add_role_flags(worker)
     worker.set_defaults(handler=_study_worker)
@@ -226,7 +240,9 @@ def _bench(args: argparse.Namespace) -> int:
     from fasnas.search.commands import run_bench
 
     config = load_config(args.config)
-    return run_bench(config, storage=args.storage, workers=args.workers).exit_code
+    return run_bench(
+        config, storage=args.storage, workers=args.workers, quiet=args.quiet
+    ).exit_code
 
 
 def _positive(text: str) -> int:
@@ -242,7 +258,9 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
     bench.add_argument("--storage", default=None, help=storage_help)
-    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--quiet", action="store_true", help="no per-run lines (failures and leaderboard only)"
+    )
     bench.add_argument(
         "--workers", type=_positive, default=1, help="local processes sharing the runs"
     )
