@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fasnas.cli.common import add_config
+
 
 def _report(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
@@ -21,7 +23,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser("report", help="write the Pareto HTML report of a study")
-    report.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(report)
     report.add_argument("--out", type=Path, default=None, help="default: reports/<study>/")
     report.add_argument("--storage", default=None, help="a storage URL overriding the config's")
     report.add_argument("--no-png", action="store_true", help="skip pareto.png")
@@ -51,7 +53,7 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "export",
         help="write a trial's trained students (weights, spec, TorchScript, ONNX) per protocol",
     )
-    export.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(export)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int, default=None, help="the trial number to export")
     which.add_argument("--pareto", action="store_true", help="export every Pareto trial")

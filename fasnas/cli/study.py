@@ -4,7 +4,8 @@ parse, then delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from fasnas.cli.common import add_config
 
 
 def _study_run(args: argparse.Namespace) -> int:
@@ -121,7 +122,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser("study", help="run architecture-search studies")
     sub = study.add_subparsers(dest="study_command", required=True)
     run = sub.add_parser("run", help="run a study in this process (same as start --workers 1)")
-    run.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(run)
     run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
     run.add_argument("--timeout", type=float, default=None, help="seconds")
     run.add_argument(
@@ -133,7 +134,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     start = sub.add_parser(
         "start", help="create the study (or continue it) and run N local worker processes"
     )
-    start.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(start)
     start.add_argument(
         "--workers", type=int, default=None, help="local workers (default: search.workers)"
     )
@@ -150,7 +151,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     start.set_defaults(handler=_study_start)
 
     worker = sub.add_parser("worker", help="attach one worker (this process) to an existing study")
-    worker.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(worker)
     worker.add_argument("--storage", default=None, help=storage_help)
     worker.add_argument(
         "--index",
@@ -170,7 +171,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     resume = sub.add_parser(
         "resume", help="fail and retry trials lost to crashes, then continue the study"
     )
-    resume.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(resume)
     resume.add_argument(
         "--workers", type=int, default=None, help="local workers (default: search.workers)"
     )
@@ -183,7 +184,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         help="re-train the K best candidates with N new seeds each (in <name>-confirm) and "
         "print the front on the means",
     )
-    confirm.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(confirm)
     confirm.add_argument(
         "--top",
         type=_positive,
@@ -206,7 +207,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "estimate",
         help="time a sample of the space's students and print the device-hours of the budget",
     )
-    estimate.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(estimate)
     estimate.add_argument(
         "--samples", type=_positive, default=8, help="configurations timed (default 8)"
     )
@@ -220,14 +221,14 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     status = sub.add_parser(
         "status", help="trial counts, Pareto front, running trials and ETA of a study"
     )
-    status.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(status)
     status.add_argument("--storage", default=None, help=storage_help)
     status.set_defaults(handler=_study_status)
 
     prune = sub.add_parser(
         "prune", help="remove the student weights artifacts.keep does not keep (results stay)"
     )
-    prune.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(prune)
     prune.add_argument(
         "--keep", default=None, help="front | top-K (default: the config's artifacts.keep)"
     )
@@ -256,7 +257,7 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench", help="train the fixed baseline students (CE and KD, every seed) into <name>-bench"
     )
-    bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
+    add_config(bench, "the study config with a bench: section (or --config X)")
     bench.add_argument("--storage", default=None, help=storage_help)
     bench.add_argument(
         "--quiet", action="store_true", help="no per-run lines (failures and leaderboard only)"

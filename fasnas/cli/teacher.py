@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fasnas.cli.common import add_config
+
 
 def _protocols(args: argparse.Namespace, config) -> list[str]:
     """``--protocol`` (every name checked before any protocol runs), or the config's."""
@@ -110,7 +112,7 @@ def add(commands: argparse._SubParsersAction) -> None:
         ("cache", _teacher_cache, "compute and cache teacher outputs for every frame"),
     ):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--config", required=True, type=Path, help="studies/X.yaml")
+        add_config(command)
         command.add_argument(
             "--protocol", nargs="+", default=None, help="protocols (default: the config's)"
         )
