@@ -16,6 +16,7 @@ the module that uses it, which defines its typed dataclass (built by :func:`fasn
     bench: {models, seeds, ...}                                  (fasnas.search.bench_settings)
     storage: null                   # a storage URL                     (fasnas.storage)
     artifacts: {dir, keep}          # or a folder  (fasnas.search.artifact_settings)
+    report: {budget_gmacs}          # a deployment budget line   (fasnas.report.settings)
 
 :func:`load_config` builds and validates *every* section, the device, the search space and the
 storage URL before any command writes anything: a bad key anywhere is one
@@ -39,6 +40,7 @@ from fasnas import schema
 from fasnas.data.settings import DataConfig
 from fasnas.device import check_device
 from fasnas.errors import ConfigError
+from fasnas.report.settings import ReportSettings
 from fasnas.search.artifact_settings import ArtifactSettings
 from fasnas.search.early_stop import EarlyStopSettings
 from fasnas.search.settings import ObjectiveSettings, SearchSettings
@@ -67,6 +69,7 @@ class StudyConfig:
     bench: BenchSettings | None = None  # built at load; None only for hand-made configs
     storage: str = ""  # the absolute storage URL (default: journal:<name>.journal beside)
     artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)  # folder, retention
+    report: ReportSettings = field(default_factory=ReportSettings)  # budget line of the report
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -145,6 +148,7 @@ SECTIONS: dict[str, Builder] = {
     "artifacts": _artifacts,
     "space": _space,
     "bench": _bench,
+    "report": _section(ReportSettings),
 }
 TOP_KEYS = ("name", "seed", "device", "data", "protocols", "teacher")
 

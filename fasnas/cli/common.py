@@ -29,8 +29,8 @@ def resolve_config(args: argparse.Namespace) -> None:
     Raises:
         ConfigError: Neither is given, or both name different files.
     """
-    if not hasattr(args, "config_option"):
-        return
+    if not hasattr(args, "config_option") or not hasattr(args, "config"):
+        return  # not a config-reading command, or one taking several (``fasnas report``)
     given, option = args.config, args.config_option
     if given is None and option is None:
         raise ConfigError(

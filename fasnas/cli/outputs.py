@@ -12,8 +12,19 @@ def _report(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
     from fasnas.report import report_study
 
+    given = [*args.configs, *(args.config_option or [])]
+    if not given:
+        from fasnas.errors import ConfigError
+
+        raise ConfigError("report: give one study config, or several to overlay their fronts")
+    if len(given) > 1:
+        from fasnas.report.overlay import overlay_report
+
+        configs = [load_config(path) for path in given]  # every config checked before reading
+        print(f"overlay: {overlay_report(configs, out_dir=args.out, storage=args.storage)}")
+        return 0
     paths = report_study(
-        load_config(args.config), out_dir=args.out, storage=args.storage, png=not args.no_png
+        load_config(given[0]), out_dir=args.out, storage=args.storage, png=not args.no_png
     )
     print(f"report: {paths.html}")
     print(f"summary: {paths.summary}")
@@ -22,8 +33,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="write the Pareto HTML report of a study")
-    add_config(report)
+    report = commands.add_parser(
+        "report", help="write the Pareto HTML report of a study, or overlay several studies"
+    )
+    report.add_argument(
+        "configs", nargs="*", type=Path, help="studies/X.yaml; several overlay their fronts"
+    )
+    report.add_argument(
+        "--config",
+        dest="config_option",
+        action="append",
+        type=Path,
+        help="the same, as an option (repeatable)",
+    )
     report.add_argument("--out", type=Path, default=None, help="default: reports/<study>/")
     report.add_argument("--storage", default=None, help="a storage URL overriding the config's")
     report.add_argument("--no-png", action="store_true", help="skip pareto.png")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fasnas.report.budget import add_budget
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.honesty import target_column
 from fasnas.report.hover import customdata, hover_template
@@ -167,6 +168,9 @@ def pareto_figure(data: ReportData) -> go.Figure:
         )
     _confirmed(data, figure, switch)
     _references(data, figure, switch)
+    if data.budget_gmacs is not None:
+        ys = {t: eligible[target_column(t)].to_numpy(dtype=float) * 100 for t in THRESHOLDS}
+        add_budget(figure, switch, data.pareto, data.budget_gmacs, ys)
     switch.buttons(
         figure,
         {
