@@ -10,6 +10,13 @@ fixed on source validation, and saved as a self-describing teacher file that als
 metrics, the image path's GMACs (the reports' reference point, :mod:`.reference`) and
 ``source_val_seen: False`` (it trains on source-train only; :mod:`.eval`).
 
+With ``teacher.train.mcl: true`` (a ``flip-mcl`` teacher) each step adds FLIP-MCL's two extra
+losses, weight 1 each as FLIP does (:func:`teacher_loss`): SimCLR's NT-Xent through
+``image_mlp`` and the prompt-consistency MSE (:meth:`~fasnas.teacher.flip.FlipTeacher.mcl_losses`)
+on two augmented views of the batch's images. One difference from FLIP: the two views are drawn
+from the cached face frame (the recipe's flip and saturation jitter, drawn independently per
+view), where FLIP augments the raw image file with its SimCLR transforms.
+
 Run it with::
 
     fasnas teacher train --config studies/demo.yaml --protocol M
@@ -97,6 +104,31 @@ def freeze(teacher: torch.nn.Module, prefixes, where: str) -> int:
     return frozen
 
 
+def teacher_loss(teacher, recipe, frames, norm, device, seed: int):
+    """The step loss of ``fasnas teacher train``: FLIP's cross-entropy on the augmented batch,
+    plus, with ``recipe.mcl``, FLIP-MCL's NT-Xent and prompt MSE on two more views of the same
+    cached frames (``frames.images(index)``), each augmented independently (seeded by ``seed``).
+    """
+    import numpy as np
+
+    augment = Augment(recipe.flip_p, recipe.saturation, recipe.saturation_p)
+    views_rng = np.random.default_rng([seed, 1])  # the views' draws
+    prompts_rng = np.random.default_rng([seed, 2])  # FLIP's np.random prompt subsets
+
+    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index) -> torch.Tensor:
+        loss = torch.nn.functional.cross_entropy(teacher(images).float(), labels)
+        if not recipe.mcl:
+            return loss
+        frames_uint8 = frames.images(np.asarray(index))
+        view_1, view_2 = (
+            norm.normalize(augment(frames_uint8, views_rng), device) for _ in range(2)
+        )
+        nce, mse = teacher.mcl_losses(view_1, view_2, labels, prompts_rng)
+        return loss + nce.float() + mse.float()
+
+    return loss_fn
+
+
 def train_teacher(
     config: StudyConfig, protocol_name: str, *, out: Path | None = None, progress: bool = True
 ) -> TeacherTrainResult:
@@ -112,9 +144,7 @@ def train_teacher(
     device = select_device(config.device)
     norm = teacher.preprocess
 
-    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(teacher(images).float(), labels)
-
+    loss_fn = teacher_loss(teacher, recipe, frames.source_train, norm, device, config.seed)
     result = fit(
         teacher,
         frames.source_train,
