@@ -175,7 +175,14 @@ def _protocols(raw: dict[str, Any], path: Path) -> tuple[str, ...]:
     protocols = raw.get("protocols", ["M", "C", "I", "O"])
     if not isinstance(protocols, list) or not protocols:
         raise ConfigError(f"{path}: protocols: expected a non-empty list like [M, C, I, O]")
+    from fasnas.data.protocols import ALL
+
     for name in protocols:
+        if str(name).strip().upper() == ALL:
+            raise ConfigError(
+                f"{path}: protocols: {ALL} has no target to search on; it is for deployment "
+                "(`fasnas export --retrain-all`)"
+            )
         try:
             get_protocol(str(name))
         except ConfigError as error:

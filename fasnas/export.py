@@ -165,8 +165,10 @@ def export_study_trial(
     *,
     formats: tuple[str, ...] = ("torchscript",),
     uint8_input: bool = False,
+    retrain_all: bool = False,
 ) -> ExportResult:
-    """Export one trial already checked by :func:`exportable_trial` to ``out``."""
+    """Export one trial already checked by :func:`exportable_trial` to ``out`` (and, with
+    ``retrain_all``, its student retrained on every domain to ``out/ALL``)."""
     student_spec, distill = trial_specs(config, trial)
     out = Path(out).resolve()
     result = ExportResult(trial=trial.number, out=out)
@@ -208,6 +210,9 @@ def export_study_trial(
             )
             result.lines.append(line)
             echo(line)
+        if retrain_all:
+            _write_all(config, study, trial, tmp, student_spec, distill, result, echo, formats,
+                       uint8_input)  # fmt: skip
         summary = {
             "study": study.study_name,
             "trial": trial.number,
@@ -227,6 +232,43 @@ def export_study_trial(
     return result
 
 
+def _write_all(config, study, trial, tmp, student_spec, distill, result, echo, formats, uint8):
+    """``--retrain-all``: the trial's student trained on every domain (:mod:`fasnas.retrain`),
+    written to ``tmp/ALL`` with its source-validation threshold."""
+    from fasnas.data.protocols import ALL
+    from fasnas.retrain import retrain_all
+
+    seed = record.TrialRecord.of(trial).seed
+    retrained = retrain_all(config, student_spec, distill, 0 if seed is None else seed)
+    provenance = protocol_provenance(
+        config, ALL, retrained.teacher_info, record.TrialRecord.of(trial), retrained.frames
+    )
+    provenance.update(study=study.study_name, trial=trial.number, metrics=retrained.metrics)
+    extra = {"study": study.study_name, "trial": trial.number, "protocol": ALL, "seed": seed}
+    checks = write_protocol(
+        tmp / ALL,
+        retrained.student,
+        student_spec,
+        distill,
+        retrained.preprocess,
+        {**extra, "metrics": retrained.metrics},
+        frames=check_frames(retrained.frames),
+        formats=formats,
+        uint8_input=uint8,
+        provenance=provenance,
+    )
+    origin = (
+        f"retrained on every domain ({len(retrained.frames.source_train)} frames, seed {seed})"
+    )
+    result.protocols[ALL] = {"weights": origin, **checks}
+    threshold = retrained.metrics["source-val"]["threshold"]
+    line = f"trial {trial.number} {ALL}: {origin}, source-val threshold {threshold:.3f}; " + (
+        "; ".join(check_line(name, check) for name, check in checks.items())
+    )
+    result.lines.append(line)
+    echo(line)
+
+
 def export_trials(
     config: StudyConfig,
     *,
@@ -238,6 +280,7 @@ def export_trials(
     echo: Callable[[str], Any] | None = None,
     formats: str | None = None,
     uint8_input: bool = False,
+    retrain_all: bool = False,
 ) -> list[ExportResult]:
     """``fasnas export``: one trial (``trial``) to ``out``, or every Pareto trial (``pareto``)
     to ``out/trial-<n>/``.
@@ -255,6 +298,8 @@ def export_trials(
         formats: ``--format``: comma-separated ``torchscript``/``onnx`` (default: both, ONNX
             only when the deploy extra is installed).
         uint8_input: Also write graphs taking uint8 RGB frames (:mod:`fasnas.pipeline`).
+        retrain_all: Also train each exported student on every MCIO domain (protocol ALL,
+            :mod:`fasnas.retrain`) into ``<out>/ALL``.
 
     Raises:
         ConfigError: Neither or both of ``trial``/``pareto``; an unknown, unfinished or
@@ -268,7 +313,7 @@ def export_trials(
     chosen_formats, explicit = parse_formats(formats)
     if not explicit and "onnx" not in chosen_formats:
         echo("onnx: skipped (install the deploy extra: pip install -e '.[deploy]')")
-    options = {"formats": chosen_formats, "uint8_input": uint8_input}
+    options = {"formats": chosen_formats, "uint8_input": uint8_input, "retrain_all": retrain_all}
     results = _export(config, trial, pareto, out, bench, storage, echo, options)
     failed = [
         f"trial {r.trial} {p} {name}"

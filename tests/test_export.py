@@ -284,3 +284,44 @@ def test_a_parity_mismatch_exits_1_after_writing(searched, tmp_path, capsys, mon
     assert code == 1
     assert "disagree with PyTorch" in capsys.readouterr().err
     assert (tmp_path / "x" / "M" / "spec.json").is_file()
+
+
+@pytest.mark.slow
+def test_retrain_all_trains_on_every_domain_with_a_source_threshold(searched, tmp_path) -> None:
+    import numpy as np
+
+    from fasnas.data.frameset import study_frames
+    from fasnas.metrics import eer_threshold
+    from fasnas.teacher.train import train_teacher
+    from fasnas.train import predict_scores
+
+    config, study, _ = searched
+    trained = train_teacher(config, "ALL", progress=False)  # the deployment teacher
+    assert "no target" in trained.summary()
+    lines: list[str] = []
+    out = tmp_path / "all"
+    export_trials(config, trial=0, out=out, retrain_all=True, formats="onnx", echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["ALL", "M", "export.json"]
+    spec = json.loads((out / "ALL" / "spec.json").read_text())
+    assert spec["protocol"] == "ALL" and spec["data"]["target"] == ""
+    assert sorted(spec["data"]["sources"]) == ["casia", "msu", "oulu", "replay"]
+    assert spec["student_spec"] == study.trials[0].user_attrs["student_spec"]
+    assert spec["threshold_test_eer"]["value"] is None  # no target left to test on
+    frames = study_frames(config, "ALL", progress=False)
+    assert set(frames.source_train.domains) == {"casia", "msu", "oulu", "replay"}
+    assert len(frames.target_test) == 0
+    assert f"({len(frames.source_train)} frames, seed" in lines[1]
+    # the threshold is the EER threshold of the exported student on the held-out source videos
+    model, preprocess = load_student(out / "ALL")
+    scores = predict_scores(model, frames.source_val, norm=preprocess, device=torch.device("cpu"))
+    threshold = eer_threshold(scores, frames.source_val.labels, frames.source_val.video_ids)
+    assert spec["threshold"]["value"] == pytest.approx(threshold, abs=1e-6)
+    assert np.isfinite(threshold)
+    assert json.loads((out / "export.json").read_text())["protocols"]["ALL"]["onnx"]["ok"]
+
+
+def test_all_is_not_a_search_protocol(tmp_path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: x\ndata: {root: data}\nprotocols: [M, ALL]\n")
+    with pytest.raises(ConfigError, match=r"protocols: ALL has no target to search on"):
+        load_config(path)

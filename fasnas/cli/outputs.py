@@ -65,6 +65,7 @@ def _export(args: argparse.Namespace) -> int:
         storage=args.storage,
         formats=args.format,
         uint8_input=args.uint8_input,
+        retrain_all=args.retrain_all,
     )
     return 0
 
@@ -93,6 +94,11 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "--uint8-input",
         action="store_true",
         help="also write graphs taking uint8 RGB frames (resize + normalisation inside)",
+    )
+    export.add_argument(
+        "--retrain-all",
+        action="store_true",
+        help="also train the student on every MCIO domain (teacher ALL) into DIR/ALL",
     )
     export.add_argument("--storage", default=None, help=storage_help)
     export.set_defaults(handler=_export)

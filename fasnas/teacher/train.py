@@ -36,7 +36,7 @@ from fasnas.device import select_device
 from fasnas.errors import ConfigError
 from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, hter_line, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
-from fasnas.train import Augment, evaluate_model, fit, seed_everything
+from fasnas.train import Augment, evaluate_model, evaluate_source_val, fit, seed_everything
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,13 @@ class TeacherTrainResult:
     iterations: int
 
     def summary(self) -> str:
+        if "test-eer" not in self.metrics:  # protocol ALL: no target
+            val = self.metrics["source-val"]
+            return (
+                f"teacher {self.protocol}: source-val EER {100 * val['eer']:.2f}% (threshold "
+                f"{val['threshold']:.3f}; no target) | {self.iterations} it in "
+                f"{self.seconds:.1f}s -> {self.path}"
+            )
         return (
             f"teacher {self.protocol}: {hter_line(self.metrics)} | "
             f"AUC {100 * self.metrics['test-eer']['auc']:.2f}% | "
@@ -164,9 +171,17 @@ def train_teacher(
         progress=progress,
         desc=f"teacher {protocol_name}",
     )
-    metrics = evaluate_model(
-        teacher, frames.source_val, frames.target_test, norm=norm, device=device, amp=recipe.amp
-    )
+    if len(frames.target_test):
+        metrics = evaluate_model(
+            teacher,
+            frames.source_val,
+            frames.target_test,
+            norm=norm,
+            device=device,
+            amp=recipe.amp,
+        )
+    else:  # protocol ALL: source validation only
+        metrics = {"source-val": evaluate_source_val(teacher, frames.source_val, norm, device)}
     path = out or config.teacher.file_for(protocol_name)
     teacher = teacher.cpu()
     save_teacher(
@@ -175,7 +190,7 @@ def train_teacher(
         protocol=protocol_name,
         sources=tuple(protocol.sources) + (("celeb",) if protocol.celeb else ()),
         source_sha256=init_sha,
-        threshold=metrics["source-threshold"]["threshold"],
+        threshold=metrics.get("source-threshold", metrics["source-val"])["threshold"],
         extra={
             "metrics": metrics,
             "iterations": recipe.iterations,
