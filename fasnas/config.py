@@ -15,7 +15,8 @@ the module that uses it, which defines its typed dataclass (built by :func:`fasn
     early_stopping: {rule, ...}                                         (fasnas.search.early_stop)
     bench: {models, seeds, ...}                                  (fasnas.search.bench_settings)
     storage: null                   # a storage URL                     (fasnas.storage)
-    artifacts: null                 # the artifact folder        (fasnas.search.artifacts)
+    artifacts: {dir, keep}          # or a folder  (fasnas.search.artifact_settings)
+    report: {budget_gmacs}          # a deployment budget line   (fasnas.report.settings)
 
 :func:`load_config` builds and validates *every* section, the device, the search space and the
 storage URL before any command writes anything: a bad key anywhere is one
@@ -39,6 +40,8 @@ from fasnas import schema
 from fasnas.data.settings import DataConfig
 from fasnas.device import check_device
 from fasnas.errors import ConfigError
+from fasnas.report.settings import ReportSettings
+from fasnas.search.artifact_settings import ArtifactSettings
 from fasnas.search.early_stop import EarlyStopSettings
 from fasnas.search.settings import ObjectiveSettings, SearchSettings
 from fasnas.storage.urls import resolve_url
@@ -65,7 +68,8 @@ class StudyConfig:
     early_stopping: EarlyStopSettings | None = None  # None: the section is absent (off)
     bench: BenchSettings | None = None  # built at load; None only for hand-made configs
     storage: str = ""  # the absolute storage URL (default: journal:<name>.journal beside)
-    artifacts: Path | None = None  # artifact folder (default: <name>-artifacts beside)
+    artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)  # folder, retention
+    report: ReportSettings = field(default_factory=ReportSettings)  # budget line of the report
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -91,7 +95,7 @@ class StudyConfig:
 
     def artifact_dir(self) -> Path:
         """The artifact folder: ``artifacts:``, or ``<name>-artifacts`` beside the config."""
-        return self.artifacts or (self.base / f"{self.name}-artifacts").resolve()
+        return self.artifacts.dir or (self.base / f"{self.name}-artifacts").resolve()
 
 
 # ---------------------------------------------------------------------------- sections
@@ -119,12 +123,8 @@ def _storage(raw: Any, where: str, base: Path, top: dict[str, Any]) -> str:
     return resolve_url(raw, base, top["name"], where=where)
 
 
-def _artifacts(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, str) or not raw.strip():
-        raise ConfigError(f"{where}: expected a folder path, got {raw!r}")
-    return (base / raw).resolve()
+def _artifacts(raw: Any, where: str, base: Path, top: dict[str, Any]) -> ArtifactSettings:
+    return ArtifactSettings.from_raw(raw, where, base)
 
 
 def _section(cls: type) -> Builder:
@@ -148,6 +148,7 @@ SECTIONS: dict[str, Builder] = {
     "artifacts": _artifacts,
     "space": _space,
     "bench": _bench,
+    "report": _section(ReportSettings),
 }
 TOP_KEYS = ("name", "seed", "device", "data", "protocols", "teacher")
 
@@ -174,7 +175,14 @@ def _protocols(raw: dict[str, Any], path: Path) -> tuple[str, ...]:
     protocols = raw.get("protocols", ["M", "C", "I", "O"])
     if not isinstance(protocols, list) or not protocols:
         raise ConfigError(f"{path}: protocols: expected a non-empty list like [M, C, I, O]")
+    from fasnas.data.protocols import ALL
+
     for name in protocols:
+        if str(name).strip().upper() == ALL:
+            raise ConfigError(
+                f"{path}: protocols: {ALL} has no target to search on; it is for deployment "
+                "(`fasnas export --retrain-all`)"
+            )
         try:
             get_protocol(str(name))
         except ConfigError as error:

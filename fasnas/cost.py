@@ -96,12 +96,14 @@ class Cost:
         params: number of parameters, all of them (trainable or not).
         unsupported_ops: op name -> times seen, for ops fvcore saw but could not count.
         latency_ms: median CPU latency at batch 1 with 1 thread, when measured.
+        latency_iqr_ms: its spread, the interquartile range of the timed runs.
     """
 
     gmacs: float
     params: int
     unsupported_ops: dict[str, int]
     latency_ms: float | None = None
+    latency_iqr_ms: float | None = None
 
 
 def _shape(value: Any) -> list[int]:
@@ -227,7 +229,13 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def measure_latency(
+def measure_latency(model: nn.Module, img_size: int, **options: Any) -> float:
+    """Median wall-clock latency in ms of a batch-1 forward pass on the CPU
+    (:func:`latency_spread`'s median)."""
+    return latency_spread(model, img_size, **options)[0]
+
+
+def latency_spread(
     model: nn.Module,
     img_size: int,
     *,
@@ -235,8 +243,8 @@ def measure_latency(
     warmup: int = 5,
     threads: int = 1,
     in_chans: int = 3,
-) -> float:
-    """Median wall-clock latency in ms of a batch-1 forward pass on the CPU.
+) -> tuple[float, float]:
+    """``(median, interquartile range)`` in ms of a batch-1 forward pass on the CPU.
 
     Runs in eval mode under ``inference_mode`` with ``threads`` intra-op threads; restores the
     model's training flags and torch's thread count afterwards. A model on another device is
@@ -245,7 +253,7 @@ def measure_latency(
     Args:
         model: the module to time.
         img_size: side of the square input image in pixels.
-        runs: timed forward passes; the median is returned.
+        runs: timed forward passes; their median and IQR are returned.
         warmup: untimed forward passes before the timed ones.
         threads: torch intra-op threads while timing.
         in_chans: number of input channels.
@@ -276,7 +284,8 @@ def measure_latency(
                 times.append(time.perf_counter() - start)
     finally:
         torch.set_num_threads(previous_threads)
-    return statistics.median(times) * 1e3
+    quartiles = statistics.quantiles(times, n=4) if len(times) > 1 else [times[0]] * 3
+    return statistics.median(times) * 1e3, (quartiles[2] - quartiles[0]) * 1e3
 
 
 def model_cost(
@@ -295,14 +304,15 @@ def model_cost(
         in_chans: number of input channels.
     """
     macs, unsupported = count_macs(model, img_size, in_chans=in_chans)
-    latency_ms = None
+    latency_ms = latency_iqr_ms = None
     if latency:
-        latency_ms = measure_latency(model, img_size, runs=runs, in_chans=in_chans)
+        latency_ms, latency_iqr_ms = latency_spread(model, img_size, runs=runs, in_chans=in_chans)
     return Cost(
         gmacs=macs / 1e9,
         params=count_params(model),
         unsupported_ops=unsupported,
         latency_ms=latency_ms,
+        latency_iqr_ms=latency_iqr_ms,
     )
 
 
@@ -395,6 +405,15 @@ def spec_cost(spec: Any, *, latency: bool = False, runs: int = 30) -> Cost:
     return _spec_cost(json.dumps(spec.to_dict(), sort_keys=True), latency, runs)
 
 
+def spec_latency(spec: Any, *, runs: int = 30) -> tuple[float, float]:
+    """``(median, IQR)`` CPU latency in ms of a spec as deployed, measured now (not memoised:
+    the objective times a trial's student after its training, in an otherwise idle process)."""
+    from fasnas.students import DeployedStudent, create_student
+
+    student = create_student(spec, embed_dim=1).reparameterize().eval()
+    return latency_spread(DeployedStudent(student), spec.img_size, runs=runs)
+
+
 def describe_cost(
     model_or_spec: str, *, img_size: int | None = None, latency: bool = False
 ) -> str:
@@ -422,7 +441,10 @@ def describe_cost(
     lines = [label, f"  GMACs   {cost.gmacs:.4f}  (1 MAC = 1 multiply-add; attention counted)"]
     lines.append(f"  params  {cost.params / 1e6:.3f} M")
     if cost.latency_ms is not None:
-        lines.append(f"  latency {cost.latency_ms:.2f} ms  (CPU, batch 1, 1 thread, median)")
+        lines.append(
+            f"  latency {cost.latency_ms:.2f} ms median, IQR {cost.latency_iqr_ms:.2f} ms  "
+            "(CPU, batch 1, 1 thread)"
+        )
     if cost.unsupported_ops:
         lines.append(f"  not counted (unsupported ops): {cost.unsupported_ops}")
     return "\n".join(lines)

@@ -8,16 +8,18 @@ trial ran, it writes ``DIR/<P>/`` (format in :mod:`fasnas.load`, files and their
 
 - ``student.pt``: weights of the deployed student (reparameterised where the family fuses
   branches), its ``StudentSpec``, its preprocessing and the trial's metrics;
-- ``spec.json``: the same spec, distillation spec and preprocessing as JSON;
-- ``student.torchscript.pt``: ``torch.jit.trace`` of the deployed student (logits only), when
-  tracing works for the family;
-- ``student.onnx``: only when ``onnx`` and ``onnxruntime`` are installed.
+- ``spec.json``: everything a deployment needs (:mod:`fasnas.bundle`): input, colour order,
+  resize, mean/std, classes, face crop, thresholds, teacher and data hashes, GMACs, params;
+- ``student.torchscript.pt`` and ``student.onnx`` (``--format``, both by default; ONNX needs
+  the ``deploy`` extra), and with ``--uint8-input`` ``student.uint8.*`` taking uint8 RGB frames;
+- ``check_frames.npz``: the real frames of the data cache the files were checked on.
 
-Each deployment file is checked against PyTorch on a random batch of another size than the one
-traced (max abs difference of the logits < :data:`~fasnas.deploy.TOLERANCE`), and the check is
-recorded in ``DIR/export.json``. The weights are the ones the trial trained, read from its
-Optuna artifacts (``artifact.<P>``, :mod:`fasnas.search.artifacts`); when they are missing the
-protocol is retrained with the trial's own seed and the output says so. The whole folder is
+Each deployment file is checked against the PyTorch pipeline on those frames (max abs
+difference of the logits < :data:`~fasnas.deploy.TOLERANCE`, recorded in ``spec.json`` and
+``DIR/export.json``); a mismatch exits 1 (:class:`ParityError`) after writing the bundle.
+The weights are the ones the trial trained, read from its Optuna artifacts (``artifact.<P>``,
+:mod:`fasnas.search.artifacts`); when they are missing the protocol is retrained with the
+trial's own seed and the output says so. The whole folder is
 built beside its target and renamed into place (:func:`fasnas._io.atomic_dir`), so an
 interrupted export never leaves a half-written ``DIR``.
 
@@ -25,6 +27,7 @@ Run it::
 
     fasnas export studies/demo.yaml --trial 3 --out exports/demo-3
     fasnas export studies/demo.yaml --pareto            # every Pareto trial -> DIR/trial-<n>/
+    fasnas export studies/demo.yaml --trial 3 --format onnx --uint8-input
     python -c "import fasnas; print(fasnas.load_student('exports/demo-3/M'))"
 """
 
@@ -43,23 +46,34 @@ import torch
 
 from fasnas import record
 from fasnas._io import atomic_dir
+from fasnas.bundle import check_frames, protocol_provenance
 from fasnas.config import StudyConfig
-from fasnas.deploy import TOLERANCE, check_line, write_protocol
-from fasnas.distill.spec import DistillSpec
-from fasnas.errors import ConfigError
+from fasnas.data.frameset import study_frames
+from fasnas.deploy import TOLERANCE, check_line, parse_formats, write_protocol
+from fasnas.errors import ConfigError, FasnasError
+from fasnas.export_choice import (
+    exportable_trial,
+    front_to_export,
+    open_study,
+    pareto_numbers,
+    trial_protocols,
+    trial_specs,
+)
 from fasnas.load import EXPORT_FILE
 from fasnas.objective import StudentObjective
-from fasnas.report.pareto import front_trials
 from fasnas.search.artifacts import (
     finished_protocols,
     open_artifact_store,
     read_weights,
 )
-from fasnas.search.fingerprint import require_space
-from fasnas.search.session import BENCH, SEARCH, load_study
-from fasnas.space import SearchSpace
-from fasnas.students import StudentSpec, create_student
+from fasnas.students import create_student
 from fasnas.teacher.resolve import load_protocol_teacher
+
+
+class ParityError(FasnasError):
+    """A deployment file disagrees with PyTorch (or did not export); the bundle is written."""
+
+    exit_code = 1
 
 
 @dataclass
@@ -72,104 +86,13 @@ class ExportResult:
     lines: list[str] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------------------- the trial
-
-
-def open_study(config: StudyConfig, *, bench: bool = False, storage: str | None = None):
-    """Load the search study of ``config`` (or its bench study) without writing anything.
-
-    Raises:
-        StorageError: When the storage or the study does not exist.
-    """
-    return load_study(config, storage, role=BENCH if bench else SEARCH)
-
-
-def exportable_trial(study, number: int):
-    """The COMPLETE, trained trial ``number`` of ``study``.
-
-    Raises:
-        ConfigError: An unknown number, a trial that is not COMPLETE, or one rejected for its
-            budget (never trained).
-    """
-    if isinstance(number, bool) or not isinstance(number, int):
-        raise ConfigError(f"--trial: expected a trial number, got {number!r}")
-    trials = study.get_trials(deepcopy=False)
-    found = [trial for trial in trials if trial.number == number]
-    if not found:
-        span = f"0..{len(trials) - 1}" if trials else "none"
-        raise ConfigError(
-            f"--trial {number}: study {study.study_name!r} has no trial {number} (trials: {span})"
-        )
-    trial = found[0]
-    if trial.state.name != "COMPLETE":
-        reason = record.TrialRecord.of(trial).reason
-        why = f" ({reason})" if reason else ""
-        raise ConfigError(
-            f"--trial {number}: trial {number} of study {study.study_name!r} is "
-            f"{trial.state.name}{why}; only COMPLETE trials can be exported"
-        )
-    rejected = record.TrialRecord.of(trial).rejected
-    if rejected is not None:
-        raise ConfigError(
-            f"--trial {number}: trial {number} was rejected before training "
-            f"({rejected}); it has no trained student"
-        )
-    return trial
-
-
-def pareto_numbers(study) -> list[int]:
-    """Numbers of the study's Pareto trials (:func:`fasnas.report.pareto.front_trials`)."""
-    trials = study.get_trials(deepcopy=False)
-    return sorted(t.number for t in front_trials(trials, len(study.directions)))
-
-
-def front_to_export(study) -> tuple[list[int], str]:
-    """``(numbers, which front)``: the confirmed front (on means over seeds,
-    :mod:`fasnas.report.confirmed`) when ``fasnas study confirm`` has results, else the
-    study's single-seed front."""
-    from fasnas.report.confirmed import confirmed_front, confirmed_of
-    from fasnas.search.confirm import companion_of
-
-    confirm = companion_of(study)
-    if confirm is None:
-        return pareto_numbers(study), "Pareto trials"
-    front = confirmed_front(confirmed_of(study, confirm))
-    if not len(front):
-        return pareto_numbers(study), "Pareto trials (no confirmation complete yet)"
-    return sorted(front["number"].astype(int).tolist()), "confirmed front trials (over seeds)"
-
-
-def trial_specs(config: StudyConfig, trial):
-    """``(StudentSpec, DistillSpec)`` of a trial: its recorded specs, else its params.
-
-    Raises:
-        ConfigError: When neither rebuilds.
-    """
-    trial_record = record.TrialRecord.of(trial)
-    where = f"trial {trial.number}"
-    student = trial_record.get(record.STUDENT_SPEC)
-    distill = trial_record.get(record.DISTILL_SPEC)
-    if isinstance(student, dict) and isinstance(distill, dict):
-        return (
-            StudentSpec.from_dict(student, where=f"{where}: {record.STUDENT_SPEC}"),
-            DistillSpec.from_dict(distill, where=f"{where}: {record.DISTILL_SPEC}"),
-        )
-    return SearchSpace.load(require_space(config)).fixed(trial.params)
-
-
-def trial_protocols(config: StudyConfig, trial) -> list[str]:
-    """The protocols the trial recorded metrics for (the config's order)."""
-    done = list(record.TrialRecord.of(trial).done_protocols(config.protocols))
-    return done or list(config.protocols)
-
-
 # ---------------------------------------------------------------------------- the student
 
 
 class StudentSource:
     """Where a trial's trained students come from: its artifacts, or a deterministic retrain.
 
-    Loads each protocol's teacher preprocessing once; the retraining objective is created only
+    Loads each protocol's teacher and frames once; the retraining objective is created only
     when some protocol's weights are missing.
     """
 
@@ -179,10 +102,18 @@ class StudentSource:
         self._objective = None
 
     @functools.cache  # noqa: B019 - one source per export command
+    def teacher(self, protocol: str):
+        """``(teacher, info)`` of ``protocol`` (the students use its preprocessing)."""
+        return load_protocol_teacher(self.config, protocol)
+
     def preprocess(self, protocol: str):
         """The teacher's preprocessing of ``protocol`` (the students use its statistics)."""
-        teacher, _ = load_protocol_teacher(self.config, protocol)
-        return teacher.preprocess
+        return self.teacher(protocol)[0].preprocess
+
+    @functools.cache  # noqa: B019 - one source per export command
+    def frames(self, protocol: str):
+        """The protocol's frame sets (from the data cache)."""
+        return study_frames(self.config, protocol, progress=False)
 
     def trained(self, trial, protocol: str, student_spec, distill) -> tuple[Any, str]:
         """``(trained Student in eval mode, where its weights came from)``."""
@@ -231,8 +162,13 @@ def export_study_trial(
     out: Path,
     source: StudentSource,
     echo: Callable[[str], Any],
+    *,
+    formats: tuple[str, ...] = ("torchscript",),
+    uint8_input: bool = False,
+    retrain_all: bool = False,
 ) -> ExportResult:
-    """Export one trial already checked by :func:`exportable_trial` to ``out``."""
+    """Export one trial already checked by :func:`exportable_trial` to ``out`` (and, with
+    ``retrain_all``, its student retrained on every domain to ``out/ALL``)."""
     student_spec, distill = trial_specs(config, trial)
     out = Path(out).resolve()
     result = ExportResult(trial=trial.number, out=out)
@@ -249,17 +185,34 @@ def export_study_trial(
                 "baseline": trial_record.get(record.BASELINE),
                 "kd": trial_record.get(record.KD),
             }
+            frames = source.frames(protocol)
             checks = write_protocol(
-                tmp / protocol, student, student_spec, distill, source.preprocess(protocol), extra
+                tmp / protocol,
+                student,
+                student_spec,
+                distill,
+                source.preprocess(protocol),
+                extra,
+                frames=check_frames(frames),
+                formats=formats,
+                uint8_input=uint8_input,
+                provenance={
+                    "study": study.study_name,
+                    "trial": trial.number,
+                    **protocol_provenance(
+                        config, protocol, source.teacher(protocol)[1], trial_record, frames
+                    ),
+                },
             )
             result.protocols[protocol] = {"weights": origin, **checks}
-            line = (
-                f"trial {trial.number} {protocol}: weights from {origin}; "
-                f"{check_line('torchscript', checks['torchscript'])}; "
-                f"{check_line('onnx', checks['onnx'])}"
+            line = f"trial {trial.number} {protocol}: weights from {origin}; " + "; ".join(
+                check_line(name, check) for name, check in checks.items()
             )
             result.lines.append(line)
             echo(line)
+        if retrain_all:
+            _write_all(config, study, trial, tmp, student_spec, distill, result, echo, formats,
+                       uint8_input)  # fmt: skip
         summary = {
             "study": study.study_name,
             "trial": trial.number,
@@ -279,6 +232,43 @@ def export_study_trial(
     return result
 
 
+def _write_all(config, study, trial, tmp, student_spec, distill, result, echo, formats, uint8):
+    """``--retrain-all``: the trial's student trained on every domain (:mod:`fasnas.retrain`),
+    written to ``tmp/ALL`` with its source-validation threshold."""
+    from fasnas.data.protocols import ALL
+    from fasnas.retrain import retrain_all
+
+    seed = record.TrialRecord.of(trial).seed
+    retrained = retrain_all(config, student_spec, distill, 0 if seed is None else seed)
+    provenance = protocol_provenance(
+        config, ALL, retrained.teacher_info, record.TrialRecord.of(trial), retrained.frames
+    )
+    provenance.update(study=study.study_name, trial=trial.number, metrics=retrained.metrics)
+    extra = {"study": study.study_name, "trial": trial.number, "protocol": ALL, "seed": seed}
+    checks = write_protocol(
+        tmp / ALL,
+        retrained.student,
+        student_spec,
+        distill,
+        retrained.preprocess,
+        {**extra, "metrics": retrained.metrics},
+        frames=check_frames(retrained.frames),
+        formats=formats,
+        uint8_input=uint8,
+        provenance=provenance,
+    )
+    origin = (
+        f"retrained on every domain ({len(retrained.frames.source_train)} frames, seed {seed})"
+    )
+    result.protocols[ALL] = {"weights": origin, **checks}
+    threshold = retrained.metrics["source-val"]["threshold"]
+    line = f"trial {trial.number} {ALL}: {origin}, source-val threshold {threshold:.3f}; " + (
+        "; ".join(check_line(name, check) for name, check in checks.items())
+    )
+    result.lines.append(line)
+    echo(line)
+
+
 def export_trials(
     config: StudyConfig,
     *,
@@ -288,6 +278,9 @@ def export_trials(
     bench: bool = False,
     storage: str | None = None,
     echo: Callable[[str], Any] | None = None,
+    formats: str | None = None,
+    uint8_input: bool = False,
+    retrain_all: bool = False,
 ) -> list[ExportResult]:
     """``fasnas export``: one trial (``trial``) to ``out``, or every Pareto trial (``pareto``)
     to ``out/trial-<n>/``.
@@ -302,15 +295,42 @@ def export_trials(
         bench: Read the bench study (``<name>-bench``) instead of the search study.
         storage: A storage URL overriding the config's.
         echo: Where lines go (default: print, flushed).
+        formats: ``--format``: comma-separated ``torchscript``/``onnx`` (default: both, ONNX
+            only when the deploy extra is installed).
+        uint8_input: Also write graphs taking uint8 RGB frames (:mod:`fasnas.pipeline`).
+        retrain_all: Also train each exported student on every MCIO domain (protocol ALL,
+            :mod:`fasnas.retrain`) into ``<out>/ALL``.
 
     Raises:
         ConfigError: Neither or both of ``trial``/``pareto``; an unknown, unfinished or
-            rejected trial; no Pareto trial.
+            rejected trial; no Pareto trial; a bad ``--format``.
         StorageError: The storage or study does not exist.
+        ParityError: A deployment file disagrees with PyTorch (after writing the bundles).
     """
     echo = echo or functools.partial(print, flush=True)
     if (trial is None) == (not pareto):
         raise ConfigError("export: give exactly one of --trial N and --pareto")
+    chosen_formats, explicit = parse_formats(formats)
+    if not explicit and "onnx" not in chosen_formats:
+        echo("onnx: skipped (install the deploy extra: pip install -e '.[deploy]')")
+    options = {"formats": chosen_formats, "uint8_input": uint8_input, "retrain_all": retrain_all}
+    results = _export(config, trial, pareto, out, bench, storage, echo, options)
+    failed = [
+        f"trial {r.trial} {p} {name}"
+        for r in results
+        for p, checks in r.protocols.items()
+        for name, check in checks.items()
+        if isinstance(check, dict) and check.get("ok") is False
+    ]
+    if failed:
+        raise ParityError(
+            f"export: deployment files disagree with PyTorch (> {TOLERANCE:g}) or did not "
+            f"export: {', '.join(failed)}; see export.json"
+        )
+    return results
+
+
+def _export(config, trial, pareto, out, bench, storage, echo, options) -> list[ExportResult]:
     study = open_study(config, bench=bench, storage=storage)
     store = open_artifact_store(config, check=False) if config.artifact_dir().is_dir() else None
     source = StudentSource(config, store)
@@ -321,7 +341,7 @@ def export_trials(
             if out is not None
             else default_out(config, f"{study.study_name}-trial-{trial}")
         )
-        return [export_study_trial(config, study, chosen, target, source, echo)]
+        return [export_study_trial(config, study, chosen, target, source, echo, **options)]
     numbers, which = pareto_numbers(study), "Pareto trials"
     if not bench:
         numbers, which = front_to_export(study)
@@ -331,7 +351,7 @@ def export_trials(
     echo(f"{len(numbers)} {which}: {numbers}")
     return [
         export_study_trial(
-            config, study, exportable_trial(study, n), base / f"trial-{n}", source, echo
+            config, study, exportable_trial(study, n), base / f"trial-{n}", source, echo, **options
         )
         for n in numbers
     ]

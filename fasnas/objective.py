@@ -8,11 +8,13 @@ is trained on the sources of each protocol, with knowledge distillation from the
 teacher outputs, and tested on the held-out domain.
 
 The trial returns ``(mean selection value over protocols, GMACs)`` (``, latency ms`` with
-``objective.latency``). The selection value is what ``objective.select_on`` names
-(:mod:`fasnas.selection`): the source-validation EER by default, which never looks at the
-target. Every protocol's source-validation metrics and both target metric sets (test-EER and
-source threshold) go into the trial's record (:mod:`fasnas.record`), never into the values
-unless the study selects on the target (an oracle).
+``objective.latency``: the median CPU latency, timed with its IQR after the trial's training
+in this otherwise idle process, :meth:`StudentObjective.timed`). The selection value is what
+``objective.select_on`` names (:mod:`fasnas.selection`): the source-validation EER by
+default, which never looks at the target. Every protocol's source-validation metrics and both
+target metric sets (test-EER and source threshold) go into the trial's record
+(:mod:`fasnas.record`), never into the values unless the study selects on the target (an
+oracle).
 The training loss is composed from the trial's DistillSpec by :mod:`fasnas.distill.compose`.
 
 A failing trial (NaN loss, out of memory, a student that cannot be built at that size) records
@@ -29,6 +31,7 @@ retry reuses the protocols its original finished instead of training them again.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -40,7 +43,7 @@ import torch
 
 from fasnas import loso, record, selection
 from fasnas.config import StudyConfig
-from fasnas.cost import spec_cost
+from fasnas.cost import spec_cost, spec_latency
 from fasnas.data.frameset import study_frames
 from fasnas.device import select_device
 from fasnas.distill.compose import training_loss
@@ -273,10 +276,13 @@ class StudentObjective:
 
     def cost_of(self, trial, student_spec):
         """Count the spec's cost (from the spec alone) and record it, with the budget
-        constraint, on the trial."""
+        constraint, on the trial. Latency is timed here only for a latency budget (which
+        must reject before training); :meth:`timed` times it after training."""
 
         settings = self.settings
-        latency = settings.latency or self.measure_latency
+        latency = (
+            settings.latency or self.measure_latency
+        ) and settings.max_latency_ms is not None
         cost = spec_cost(student_spec, latency=latency, runs=settings.latency_runs)
         record.write_cost(trial, cost)
         violations = [0.0]
@@ -286,6 +292,16 @@ class StudentObjective:
             violations.append(cost.latency_ms - settings.max_latency_ms)
         record.set_budget_constraint(trial, max(violations))
         return cost, max(violations)
+
+    def timed(self, trial, student_spec, cost):
+        """``cost`` with the CPU latency (median and IQR) timed now, after the trial's
+        training, with this process otherwise idle; recorded on the trial."""
+        if not (self.settings.latency or self.measure_latency):
+            return cost
+        median, iqr = spec_latency(student_spec, runs=self.settings.latency_runs)
+        cost = dataclasses.replace(cost, latency_ms=median, latency_iqr_ms=iqr)
+        record.write_cost(trial, cost)
+        return cost
 
     def selection_of(self, result: dict[str, Any]) -> float:
         """A protocol result's selection value (:func:`fasnas.selection.protocol_value`)."""
@@ -338,7 +354,7 @@ class StudentObjective:
             cost, violation = self.cost_of(trial, student_spec)
             if violation > 0:
                 record.mark_rejected(trial, "over budget; not trained")
-                return self.values(REJECTED_HTER, cost)
+                return self.values(REJECTED_HTER, self.timed(trial, student_spec, cost))
             reused = self.reused_protocols(trial)
             per_protocol: dict[str, dict] = {}
             for protocol in self.config.protocols:
@@ -354,6 +370,7 @@ class StudentObjective:
                     self.after_protocol(trial, protocol, per_protocol)
             mean = float(np.mean([self.selection_of(r) for r in per_protocol.values()]))
             record.write_train_seconds(trial, sum(map(train_seconds, per_protocol.values())))
+            cost = self.timed(trial, student_spec, cost)
             return self.values(finite_or_fail(mean, "selection metric"), cost)
         except optuna.TrialPruned:
             raise

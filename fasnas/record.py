@@ -41,6 +41,7 @@ GMACS = "gmacs"
 PARAMS = "params"
 UNSUPPORTED_OPS = "unsupported_ops"
 LATENCY_MS = "latency_ms"
+LATENCY_IQR_MS = "latency_iqr_ms"
 REJECTED = "rejected"
 TRAIN_SECONDS = "train_seconds"
 FAIL_REASON = "fail_reason"
@@ -266,6 +267,8 @@ def write_cost(trial: Any, cost: Any) -> None:
     trial.set_user_attr(UNSUPPORTED_OPS, cost.unsupported_ops)
     if cost.latency_ms is not None:
         trial.set_user_attr(LATENCY_MS, cost.latency_ms)
+    if getattr(cost, "latency_iqr_ms", None) is not None:
+        trial.set_user_attr(LATENCY_IQR_MS, cost.latency_iqr_ms)
 
 
 def set_budget_constraint(trial: Any, violation: float) -> None:

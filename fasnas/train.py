@@ -286,6 +286,14 @@ def evaluate_scores(
     }
 
 
+def evaluate_source_val(forward: Forward, val: FrameSet, norm: Preprocess, device) -> dict:
+    """The source-validation metrics alone, at their own EER threshold (a protocol without a
+    target: ``ALL``)."""
+    scores = predict_scores(forward, val, norm=norm, device=device)
+    threshold = eer_threshold(scores, val.labels, val.video_ids)
+    return evaluate(scores, val.labels, val.video_ids, threshold=threshold)
+
+
 def evaluate_model(
     forward: Forward,
     val: FrameSet,

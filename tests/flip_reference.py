@@ -1,4 +1,5 @@
-"""FLIP-IT's eval forward written out independently of fasnas, as golden logits for tests.
+"""FLIP's code written out independently of fasnas, as golden values for tests: FLIP-IT's
+eval forward (logits) and FLIP-MCL's NT-Xent (mask based, as FLIP writes it).
 
 ``tests/`` is on pytest's ``pythonpath``: test files ``import flip_reference``.
 """
@@ -6,6 +7,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from fasnas._compat import ensure_torchvision
 from fasnas.teacher.prompts import REAL_PROMPTS, SPOOF_PROMPTS
@@ -24,3 +26,19 @@ def reference_flip_it_logits(clip: torch.nn.Module, images: torch.Tensor) -> tor
     image = image / image.norm(dim=-1, keepdim=True)
     text = text / text.norm(dim=-1, keepdim=True)
     return clip.logit_scale.exp() * image @ text.t()
+
+
+def flip_info_nce(z_1: torch.Tensor, z_2: torch.Tensor, temperature: float) -> torch.Tensor:
+    """fas.flip_mcl.info_nce_loss + CrossEntropyLoss, as FLIP writes it (mask based)."""
+    features = torch.cat([z_1, z_2], dim=0)
+    labels = torch.cat([torch.arange(z_1.shape[0]) for _ in range(2)], dim=0)
+    labels = (labels.unsqueeze(0) == labels.unsqueeze(1)).float()
+    features = F.normalize(features, dim=1)
+    similarity = features @ features.T
+    mask = torch.eye(labels.shape[0], dtype=torch.bool)
+    labels = labels[~mask].view(labels.shape[0], -1)
+    similarity = similarity[~mask].view(similarity.shape[0], -1)
+    positives = similarity[labels.bool()].view(labels.shape[0], -1)
+    negatives = similarity[~labels.bool()].view(similarity.shape[0], -1)
+    logits = torch.cat([positives, negatives], dim=1) / temperature
+    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))

@@ -82,3 +82,32 @@ def test_a_bad_protocol_is_refused_before_any_protocol_runs(tmp_path, capsys, co
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("error: --protocol: ") and "'Q'" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study.yaml"]  # nothing written
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["study", "status", "{c}"],
+        ["study", "status", "--config", "{c}"],
+        ["teacher", "cache", "{c}"],
+        ["teacher", "train", "--config", "{c}", "--protocol", "M"],
+        ["export", "--config", "{c}", "--trial", "0"],
+        ["bench", "{c}"],
+        ["study", "prune", "--config", "{c}", "--keep", "front"],
+    ],
+)
+def test_the_config_is_an_argument_or_an_option_everywhere(tmp_path, capsys, argv) -> None:
+    missing = tmp_path / "nowhere.yaml"
+    assert main([part.format(c=missing) for part in argv]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {missing}: config file not found"
+
+
+def test_a_missing_or_doubled_config_is_one_line(tmp_path, capsys) -> None:
+    assert main(["study", "status"]) == 2
+    assert "config: give the study config as the first argument or with --config" in (
+        capsys.readouterr().err
+    )
+    assert main(["study", "status", "a.yaml", "--config", "b.yaml"]) == 2
+    assert "--config b.yaml and the argument a.yaml name different configs" in (
+        capsys.readouterr().err
+    )

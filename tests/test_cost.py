@@ -163,7 +163,22 @@ def test_model_cost_bundles_macs_params_and_latency() -> None:
     assert cost.gmacs == pytest.approx(8 * 3 * 4 * 4 / 1e9)
     assert cost.params == 24
     assert cost.latency_ms is not None and cost.latency_ms > 0
+    assert cost.latency_iqr_ms is not None and cost.latency_iqr_ms >= 0
     assert model_cost(nn.Conv2d(3, 8, 1), img_size=4).latency_ms is None
+
+
+def test_the_latency_spread_is_the_interquartile_range_of_the_runs() -> None:
+    from fasnas.cost import latency_spread
+
+    median, iqr = latency_spread(nn.Conv2d(3, 8, 3), img_size=16, runs=9, warmup=0)
+    assert median > 0 and iqr >= 0
+    assert "ms median, IQR" in describe_cost_of_resnet()
+
+
+def describe_cost_of_resnet() -> str:
+    from fasnas.cost import describe_cost
+
+    return describe_cost("resnet18", img_size=32, latency=True)
 
 
 # timm's published figures at 224 with a 1000-class head (docs/facts.md §2): (GMACs, params in M).

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 
 import optuna
 import pytest
 import torch
 
+from fasnas.cli import main
 from fasnas.config import load_config
 from fasnas.deploy import TOLERANCE
 from fasnas.errors import CheckpointError, ConfigError, StorageError
@@ -104,7 +106,7 @@ def test_export_writes_weights_spec_torchscript_and_a_record(searched, exported)
     assert checks["weights"].startswith("artifact ")
     assert checks["torchscript"]["ok"] is True
     assert checks["torchscript"]["max_abs_diff"] < TOLERANCE
-    assert checks["onnx"]["file"] is None or checks["onnx"]["ok"] is True
+    assert checks["onnx"]["ok"] is True and checks["onnx"]["max_abs_diff"] < TOLERANCE
     spec = json.loads((out / "M" / "spec.json").read_text())
     assert spec["student_spec"]["family"] == "repvit" and spec["reparameterized"] is True
     assert spec["preprocess"] == {
@@ -206,3 +208,120 @@ def test_load_student_refuses_what_is_not_a_student(tmp_path) -> None:
         load_student(tmp_path)
     with pytest.raises(CheckpointError, match=r"C/student.pt: unreadable student file"):
         load_student(tmp_path, "C")
+
+
+@pytest.mark.slow
+def test_the_spec_holds_what_a_deployment_needs(searched, exported) -> None:
+    config, study, _ = searched
+    out, _, _ = exported
+    spec = json.loads((out / "M" / "spec.json").read_text())
+    trial = study.trials[0]
+    metrics = trial.user_attrs["metrics.M"]
+    assert spec["input"]["size"] == 32 and spec["input"]["colour_order"] == "RGB"
+    assert "bilinear" in spec["input"]["resize"] and spec["input"]["std"] == [0.229, 0.224, 0.225]
+    assert spec["classes"] == ["spoof", "real"]
+    assert (
+        spec["face_crop"]["margin"] == 0.25
+        and "max(w, h) * (1 + margin)" in (spec["face_crop"]["rule"])
+    )
+    assert spec["threshold"]["value"] == metrics["source-val"]["threshold"]
+    assert "source-validation" in spec["threshold"]["fixed_on"]
+    assert spec["threshold_test_eer"]["value"] == metrics["test-eer"]["threshold"]
+    assert "test-EER" in spec["threshold_test_eer"]["label"]
+    teacher_file = config.teacher.file_for("M")
+    assert spec["teacher"]["sha256"] == hashlib.sha256(teacher_file.read_bytes()).hexdigest()
+    assert len(spec["data"]["sha256"]) == 64
+    assert (
+        spec["gmacs"] == trial.user_attrs["gmacs"] and spec["params"] == trial.user_attrs["params"]
+    )
+    assert (spec["study"], spec["trial"], spec["protocol"]) == ("tiny", 0, "M")
+    assert spec["parity"]["n_frames"] == 8 and (out / "M" / "check_frames.npz").is_file()
+
+
+@pytest.mark.slow
+def test_uint8_input_writes_a_graph_equal_to_the_pipeline(searched, tmp_path) -> None:
+    import numpy as np
+    import onnxruntime
+
+    config, _, _ = searched
+    out = tmp_path / "u8"
+    export_trials(config, trial=0, out=out, formats="onnx", uint8_input=True, echo=print)
+    folder = out / "M"
+    assert not (folder / "student.torchscript.pt").exists()
+    frames = np.load(folder / "check_frames.npz")["frames"]
+    model, preprocess = load_student(folder)
+    with torch.no_grad():
+        expected = model(preprocess.normalize(frames)).numpy()
+    got = onnxruntime.InferenceSession(str(folder / "student.uint8.onnx")).run(
+        None, {"frames": frames}
+    )[0]
+    assert np.abs(got - expected).max() < TOLERANCE
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ("tflite", "error: --format: expected a comma-separated list of torchscript, onnx"),
+        ("onnx,", "error: --format: expected"),
+    ],
+)
+def test_bad_export_options_exit_2_writing_nothing(searched, tmp_path, capsys, fmt, message):
+    config, _, _ = searched
+    out = tmp_path / "x"
+    code = main(["export", str(config.path), "--trial", "0", "--out", str(out), "--format", fmt])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_a_parity_mismatch_exits_1_after_writing(searched, tmp_path, capsys, monkeypatch):
+    import fasnas.deploy
+
+    config, _, _ = searched
+    monkeypatch.setattr(fasnas.deploy, "TOLERANCE", -1.0)  # no difference passes
+    code = main(["export", str(config.path), "--trial", "0", "--out", str(tmp_path / "x")])
+    assert code == 1
+    assert "disagree with PyTorch" in capsys.readouterr().err
+    assert (tmp_path / "x" / "M" / "spec.json").is_file()
+
+
+@pytest.mark.slow
+def test_retrain_all_trains_on_every_domain_with_a_source_threshold(searched, tmp_path) -> None:
+    import numpy as np
+
+    from fasnas.data.frameset import study_frames
+    from fasnas.metrics import eer_threshold
+    from fasnas.teacher.train import train_teacher
+    from fasnas.train import predict_scores
+
+    config, study, _ = searched
+    trained = train_teacher(config, "ALL", progress=False)  # the deployment teacher
+    assert "no target" in trained.summary()
+    lines: list[str] = []
+    out = tmp_path / "all"
+    export_trials(config, trial=0, out=out, retrain_all=True, formats="onnx", echo=lines.append)
+    assert sorted(p.name for p in out.iterdir()) == ["ALL", "M", "export.json"]
+    spec = json.loads((out / "ALL" / "spec.json").read_text())
+    assert spec["protocol"] == "ALL" and spec["data"]["target"] == ""
+    assert sorted(spec["data"]["sources"]) == ["casia", "msu", "oulu", "replay"]
+    assert spec["student_spec"] == study.trials[0].user_attrs["student_spec"]
+    assert spec["threshold_test_eer"]["value"] is None  # no target left to test on
+    frames = study_frames(config, "ALL", progress=False)
+    assert set(frames.source_train.domains) == {"casia", "msu", "oulu", "replay"}
+    assert len(frames.target_test) == 0
+    assert f"({len(frames.source_train)} frames, seed" in lines[1]
+    # the threshold is the EER threshold of the exported student on the held-out source videos
+    model, preprocess = load_student(out / "ALL")
+    scores = predict_scores(model, frames.source_val, norm=preprocess, device=torch.device("cpu"))
+    threshold = eer_threshold(scores, frames.source_val.labels, frames.source_val.video_ids)
+    assert spec["threshold"]["value"] == pytest.approx(threshold, abs=1e-6)
+    assert np.isfinite(threshold)
+    assert json.loads((out / "export.json").read_text())["protocols"]["ALL"]["onnx"]["ok"]
+
+
+def test_all_is_not_a_search_protocol(tmp_path) -> None:
+    path = tmp_path / "study.yaml"
+    path.write_text("name: x\ndata: {root: data}\nprotocols: [M, ALL]\n")
+    with pytest.raises(ConfigError, match=r"protocols: ALL has no target to search on"):
+        load_config(path)

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from fasnas.cli import data, outputs, study, teacher
+from fasnas.cli.common import resolve_config
 from fasnas.errors import FasnasError
 
 
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = build_parser().parse_args(argv)
     try:
+        resolve_config(args)
         return args.handler(args)
     except FasnasError as error:
         if args.debug:

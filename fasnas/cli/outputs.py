@@ -5,13 +5,26 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fasnas.cli.common import add_config
+
 
 def _report(args: argparse.Namespace) -> int:
     from fasnas.config import load_config
     from fasnas.report import report_study
 
+    given = [*args.configs, *(args.config_option or [])]
+    if not given:
+        from fasnas.errors import ConfigError
+
+        raise ConfigError("report: give one study config, or several to overlay their fronts")
+    if len(given) > 1:
+        from fasnas.report.overlay import overlay_report
+
+        configs = [load_config(path) for path in given]  # every config checked before reading
+        print(f"overlay: {overlay_report(configs, out_dir=args.out, storage=args.storage)}")
+        return 0
     paths = report_study(
-        load_config(args.config), out_dir=args.out, storage=args.storage, png=not args.no_png
+        load_config(given[0]), out_dir=args.out, storage=args.storage, png=not args.no_png
     )
     print(f"report: {paths.html}")
     print(f"summary: {paths.summary}")
@@ -20,8 +33,19 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
-    report = commands.add_parser("report", help="write the Pareto HTML report of a study")
-    report.add_argument("config", type=Path, help="studies/X.yaml")
+    report = commands.add_parser(
+        "report", help="write the Pareto HTML report of a study, or overlay several studies"
+    )
+    report.add_argument(
+        "configs", nargs="*", type=Path, help="studies/X.yaml; several overlay their fronts"
+    )
+    report.add_argument(
+        "--config",
+        dest="config_option",
+        action="append",
+        type=Path,
+        help="the same, as an option (repeatable)",
+    )
     report.add_argument("--out", type=Path, default=None, help="default: reports/<study>/")
     report.add_argument("--storage", default=None, help="a storage URL overriding the config's")
     report.add_argument("--no-png", action="store_true", help="skip pareto.png")
@@ -39,6 +63,9 @@ def _export(args: argparse.Namespace) -> int:
         out=args.out,
         bench=args.bench,
         storage=args.storage,
+        formats=args.format,
+        uint8_input=args.uint8_input,
+        retrain_all=args.retrain_all,
     )
     return 0
 
@@ -46,9 +73,10 @@ def _export(args: argparse.Namespace) -> int:
 def _add_export(commands: argparse._SubParsersAction) -> None:
     storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
     export = commands.add_parser(
-        "export", help="write a trial's trained students (weights, spec, TorchScript) per protocol"
+        "export",
+        help="write a trial's trained students (weights, spec, TorchScript, ONNX) per protocol",
     )
-    export.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(export)
     which = export.add_mutually_exclusive_group(required=True)
     which.add_argument("--trial", type=int, default=None, help="the trial number to export")
     which.add_argument("--pareto", action="store_true", help="export every Pareto trial")
@@ -56,6 +84,22 @@ def _add_export(commands: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=None, help="output folder (default: exports/<study>-trial-N)"
     )
     export.add_argument("--bench", action="store_true", help="read the <name>-bench study")
+    export.add_argument(
+        "--format",
+        default=None,
+        help="deployment formats, comma-separated: torchscript,onnx (default: both; onnx needs "
+        "the deploy extra)",
+    )
+    export.add_argument(
+        "--uint8-input",
+        action="store_true",
+        help="also write graphs taking uint8 RGB frames (resize + normalisation inside)",
+    )
+    export.add_argument(
+        "--retrain-all",
+        action="store_true",
+        help="also train the student on every MCIO domain (teacher ALL) into DIR/ALL",
+    )
     export.add_argument("--storage", default=None, help=storage_help)
     export.set_defaults(handler=_export)
 

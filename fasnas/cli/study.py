@@ -1,10 +1,11 @@
-"""``fasnas study run | start | worker | resume | confirm | status`` and ``fasnas bench``:
+"""``fasnas study run | start | worker | resume | confirm | status | prune`` and ``fasnas bench``:
 parse, then delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from fasnas.cli.common import add_config
 
 
 def _study_run(args: argparse.Namespace) -> int:
@@ -12,7 +13,7 @@ def _study_run(args: argparse.Namespace) -> int:
     from fasnas.search.commands import run_study
 
     config = load_config(args.config)
-    run_study(config, n_trials=args.n_trials, timeout=args.timeout)
+    run_study(config, n_trials=args.n_trials, timeout=args.timeout, quiet=args.quiet)
     return 0
 
 
@@ -27,6 +28,7 @@ def _study_start(args: argparse.Namespace) -> int:
         n_trials=args.n_trials,
         timeout=args.timeout,
         storage=args.storage,
+        quiet=args.quiet,
     ).exit_code
 
 
@@ -42,7 +44,12 @@ def _study_worker(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     return attach_worker(
-        config, storage=args.storage, index=args.index, role=_role(args), device=args.device
+        config,
+        storage=args.storage,
+        index=args.index,
+        role=_role(args),
+        device=args.device,
+        quiet=args.quiet,
     ).exit_code
 
 
@@ -103,21 +110,31 @@ def _study_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_prune(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.retention import prune_study
+
+    prune_study(load_config(args.config), keep=args.keep, storage=args.storage)
+    return 0
+
+
 def _add_study(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser("study", help="run architecture-search studies")
     sub = study.add_subparsers(dest="study_command", required=True)
     run = sub.add_parser("run", help="run a study in this process (same as start --workers 1)")
-    run.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(run)
     run.add_argument("--n-trials", type=int, default=None, help="trials (default: the config's)")
     run.add_argument("--timeout", type=float, default=None, help="seconds")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
+    )
     run.set_defaults(handler=_study_run)
 
     storage_help = "storage URL overriding the config's (e.g. postgresql://user@host/db)"
     start = sub.add_parser(
         "start", help="create the study (or continue it) and run N local worker processes"
     )
-    start.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(start)
     start.add_argument(
         "--workers", type=int, default=None, help="local workers (default: search.workers)"
     )
@@ -128,10 +145,13 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "--timeout", type=float, default=None, help="global time budget in seconds from now"
     )
     start.add_argument("--storage", default=None, help=storage_help)
+    start.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
+    )
     start.set_defaults(handler=_study_start)
 
     worker = sub.add_parser("worker", help="attach one worker (this process) to an existing study")
-    worker.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(worker)
     worker.add_argument("--storage", default=None, help=storage_help)
     worker.add_argument(
         "--index",
@@ -142,13 +162,16 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     worker.add_argument(
         "--device", default=None, help="cpu | cuda | cuda:N for this worker (default: config)"
     )
+    worker.add_argument(
+        "--quiet", action="store_true", help="no per-trial lines (failures and summary only)"
+    )
     _add_role_flags(worker)
     worker.set_defaults(handler=_study_worker)
 
     resume = sub.add_parser(
         "resume", help="fail and retry trials lost to crashes, then continue the study"
     )
-    resume.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(resume)
     resume.add_argument(
         "--workers", type=int, default=None, help="local workers (default: search.workers)"
     )
@@ -161,7 +184,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         help="re-train the K best candidates with N new seeds each (in <name>-confirm) and "
         "print the front on the means",
     )
-    confirm.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(confirm)
     confirm.add_argument(
         "--top",
         type=_positive,
@@ -184,7 +207,7 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "estimate",
         help="time a sample of the space's students and print the device-hours of the budget",
     )
-    estimate.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(estimate)
     estimate.add_argument(
         "--samples", type=_positive, default=8, help="configurations timed (default 8)"
     )
@@ -198,9 +221,19 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     status = sub.add_parser(
         "status", help="trial counts, Pareto front, running trials and ETA of a study"
     )
-    status.add_argument("config", type=Path, help="studies/X.yaml")
+    add_config(status)
     status.add_argument("--storage", default=None, help=storage_help)
     status.set_defaults(handler=_study_status)
+
+    prune = sub.add_parser(
+        "prune", help="remove the student weights artifacts.keep does not keep (results stay)"
+    )
+    add_config(prune)
+    prune.add_argument(
+        "--keep", default=None, help="front | top-K (default: the config's artifacts.keep)"
+    )
+    prune.add_argument("--storage", default=None, help=storage_help)
+    prune.set_defaults(handler=_study_prune)
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -208,7 +241,9 @@ def _bench(args: argparse.Namespace) -> int:
     from fasnas.search.commands import run_bench
 
     config = load_config(args.config)
-    return run_bench(config, storage=args.storage, workers=args.workers).exit_code
+    return run_bench(
+        config, storage=args.storage, workers=args.workers, quiet=args.quiet
+    ).exit_code
 
 
 def _positive(text: str) -> int:
@@ -222,9 +257,11 @@ def _add_bench(commands: argparse._SubParsersAction) -> None:
     bench = commands.add_parser(
         "bench", help="train the fixed baseline students (CE and KD, every seed) into <name>-bench"
     )
-    bench.add_argument("config", type=Path, help="studies/X.yaml (its bench: section)")
+    add_config(bench, "the study config with a bench: section (or --config X)")
     bench.add_argument("--storage", default=None, help=storage_help)
-    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument(
+        "--quiet", action="store_true", help="no per-run lines (failures and leaderboard only)"
+    )
     bench.add_argument(
         "--workers", type=_positive, default=1, help="local processes sharing the runs"
     )

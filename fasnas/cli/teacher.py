@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from fasnas.cli.common import add_config
+
 
 def _protocols(args: argparse.Namespace, config) -> list[str]:
     """``--protocol`` (every name checked before any protocol runs), or the config's."""
@@ -21,15 +23,16 @@ def _protocols(args: argparse.Namespace, config) -> list[str]:
 
 def _teacher_import(args: argparse.Namespace) -> int:
     from fasnas.teacher.checkpoints import import_checkpoint
-    from fasnas.teacher.configs import BUILTIN_CONFIGS
+    from fasnas.teacher.configs import resolve_model
 
+    model_name, model_cfg = resolve_model(args.model)
     info = import_checkpoint(
         args.ckpt,
         args.format,
         args.protocol,
         args.out,
-        model_name=args.model,
-        model_cfg=BUILTIN_CONFIGS.get(args.model),  # "tiny"/"tiny-rn", as teacher.model
+        model_name=model_name,
+        model_cfg=model_cfg,
         variant=args.variant,
         trust_pickle=args.trust_pickle,
     )
@@ -99,7 +102,11 @@ def add(commands: argparse._SubParsersAction) -> None:
     )
     imp.add_argument("--protocol", required=True, help="M, C, I or O (its sources are recorded)")
     imp.add_argument("--out", required=True, type=Path, help="teacher file to write")
-    imp.add_argument("--model", default="ViT-B-16-quickgelu", help="open_clip config, or tiny")
+    imp.add_argument(
+        "--model",
+        default="ViT-B-16-quickgelu",
+        help="a built-in config (tiny, tiny-rn), an open_clip config name, or a JSON config file",
+    )
     imp.add_argument(
         "--variant",
         default=None,
@@ -116,7 +123,7 @@ def add(commands: argparse._SubParsersAction) -> None:
     pre = sub.add_parser(
         "pretrain", help="pre-train the teacher's CLIP on CelebA-Spoof (no CLIP weights: demo)"
     )
-    pre.add_argument("--config", required=True, type=Path, help="studies/X.yaml")
+    add_config(pre)
     pre.add_argument("--quiet", action="store_true", help="no progress bars")
     pre.set_defaults(handler=_teacher_pretrain)
 
@@ -126,7 +133,7 @@ def add(commands: argparse._SubParsersAction) -> None:
         ("cache", _teacher_cache, "compute and cache teacher outputs for every frame"),
     ):
         command = sub.add_parser(name, help=text)
-        command.add_argument("--config", required=True, type=Path, help="studies/X.yaml")
+        add_config(command)
         command.add_argument(
             "--protocol", nargs="+", default=None, help="protocols (default: the config's)"
         )

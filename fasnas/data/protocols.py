@@ -9,7 +9,10 @@ Protocols (docs/flip.md §2; letters M=msu, C=casia, I=replay (Idiap), O=oulu):
 - leave one domain out, :data:`MCIO_PROTOCOLS`: ``M`` trains on O, C, I and tests on msu;
   ``C`` trains on O, M, I (tests casia); ``I`` on O, C, M (replay); ``O`` on I, C, M (oulu);
 - one-to-one cross-dataset pairs ``<S>2<T>`` for any two different letters, e.g. ``C2I`` trains
-  on casia and tests on replay.
+  on casia and tests on replay;
+- :data:`ALL`: every MCIO domain is a source and there is no target (no test set, no shots):
+  the deployment students of ``fasnas export --retrain-all`` and their teacher
+  (``fasnas teacher train --protocol ALL``); never a search protocol.
 
 Options, on any protocol:
 
@@ -53,6 +56,7 @@ CROSS_PROTOCOLS = tuple(
 """The twelve one-to-one cross-dataset pairs, ``<source letter>2<target letter>``."""
 _PAIR = re.compile(r"^([MCIO])2([MCIO])$")
 CELEB = "celeb"
+ALL = "ALL"  # every MCIO domain as a source, no target (deployment; see the module docstring)
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,9 @@ def get_protocol(name: str, *, celeb: bool = False, shots: int = 0) -> Protocol:
     key = str(name).strip().upper()
     if isinstance(shots, bool) or not isinstance(shots, int) or shots < 0:
         raise ConfigError(f"`shots >= 0` must hold for an integer, but got (shots={shots!r})")
+    if key == ALL:  # no target: no test set and no shots to add
+        sources = tuple(DOMAIN_OF_LETTER[letter] for letter in MCIO_PROTOCOLS)
+        return Protocol(name=ALL, sources=sources, target="", celeb=bool(celeb), shots=0)
     if key in LEAVE_ONE_OUT_SOURCES:
         letters, target = LEAVE_ONE_OUT_SOURCES[key], key
     elif (pair := _PAIR.match(key)) and pair.group(1) != pair.group(2):
@@ -125,7 +132,7 @@ def get_protocol(name: str, *, celeb: bool = False, shots: int = 0) -> Protocol:
     else:
         raise ConfigError(
             f"unknown protocol {name!r}; expected one of "
-            f"{', '.join(MCIO_PROTOCOLS + CROSS_PROTOCOLS)}"
+            f"{', '.join(MCIO_PROTOCOLS + CROSS_PROTOCOLS)} (or {ALL} for deployment)"
         )
     return Protocol(
         name=key,
@@ -203,7 +210,9 @@ def load_protocol(
     source_val = [record for record in pool if record.video_id in held_out]
     if protocol.shots:
         source_train += _shot_records(layout, protocol)
-    target_test = _records(layout, protocol, protocol.target, "test", "target test list")
+    target_test = []
+    if protocol.target:
+        target_test = _records(layout, protocol, protocol.target, "test", "target test list")
     return ProtocolSplits(protocol, source_train, source_val, target_test)
 
 

@@ -24,6 +24,7 @@ runs::
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,6 +79,7 @@ def build_report(
     png: bool = True,
     importances: bool = True,
     teacher_reference: dict[str, Any] | None = None,
+    budget_gmacs: float | None = None,
 ) -> ReportPaths:
     """Read the study once and write ``index.html``, ``summary.md`` and ``pareto.png``.
 
@@ -96,6 +98,8 @@ def build_report(
             :func:`~fasnas.report.load.load_report_data`).
         teacher_reference: The teacher's reference point from its files, preferred over the
             one stored on the study (see :func:`~fasnas.report.load.load_report_data`).
+        budget_gmacs: A deployment budget (``report.budget_gmacs``): a line on the front and
+            its best point under it ringed.
 
     Raises:
         OutputError: ``out_dir`` cannot be created or written (checked before anything is
@@ -119,6 +123,8 @@ def build_report(
         importances=importances,
         teacher_reference=teacher_reference,
     )
+    if budget_gmacs is not None:
+        data = dataclasses.replace(data, budget_gmacs=float(budget_gmacs))
     png_path: Path | None = None
     if not png:
         note = "not written: turned off"
@@ -174,6 +180,7 @@ def report_study(
         confirm_study_name=confirm if study_exists(url, confirm) else None,
         png=png,
         teacher_reference=_teacher_reference(config),
+        budget_gmacs=config.report.budget_gmacs,
     )
 
 

@@ -19,8 +19,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from fasnas.report.budget import add_budget
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.honesty import target_column
+from fasnas.report.hover import customdata, hover_template
 from fasnas.report.switch import FigureSwitch, short
 
 if TYPE_CHECKING:
@@ -28,13 +30,6 @@ if TYPE_CHECKING:
 
     from fasnas.report.load import ReportData
 
-KD_HOVER = (
-    ("kd_w_kd", "w_kd", ".2f"),
-    ("kd_temperature", "T", ".2f"),
-    ("kd_w_feat", "w_feat", ".2f"),
-    ("kd_w_text", "w_text", ".2f"),
-    ("kd_lr", "lr", ".1e"),
-)
 BASELINE_SYMBOLS = {True: "diamond", False: "diamond-open", None: "diamond-dot"}
 ORACLE_FRONT = "oracle front (selects on the target)"
 
@@ -49,57 +44,6 @@ def family_colours(families: Sequence[str]) -> dict[str, str]:
 
 def _families(trials: pd.DataFrame) -> list[str]:
     return sorted({str(f) for f in trials["family"].fillna("?")})
-
-
-def _customdata(frame: pd.DataFrame, protocols: Sequence[str], threshold: str) -> np.ndarray:
-    """Numeric hover columns: number, img_size, params (M), latency, per-protocol HTER at
-    ``threshold`` (%), KD, selection value (%)."""
-    key = threshold.replace("-", "_")
-    columns = [
-        frame["number"],
-        frame["img_size"],
-        frame["n_params"] / 1e6 if "n_params" in frame else None,
-        frame["latency_ms"],
-    ]
-    missing = pd.Series(np.nan, index=frame.index)
-    columns += [frame.get(f"hter_{key}_{p}", missing) * 100 for p in protocols]
-    columns += [frame.get(name, missing) for name, _, _ in KD_HOVER]
-    columns += [frame.get("selection", missing) * 100]
-    matrix = np.column_stack(
-        [
-            pd.to_numeric(c, errors="coerce").to_numpy(dtype=np.float64)
-            if c is not None
-            else np.full(len(frame), np.nan)
-            for c in columns
-        ]
-    )
-    return matrix.astype(np.float32) if len(frame) else np.zeros((0, len(columns)), np.float32)
-
-
-def _hover(family: str, protocols: Sequence[str], y_label: str, selection_label: str) -> str:
-    lines = [
-        f"<b>trial %{{customdata[0]:d}}</b> ({html.escape(family)})",
-        "input: %{customdata[1]:d} px",
-        "GMACs: %{x:.4f}",
-        "params: %{customdata[2]:.3f} M",
-        "latency: %{customdata[3]:.2f} ms",
-        f"{html.escape(y_label)}: %{{y:.2f}}%",
-    ]
-    offset = 4
-    per_protocol = ", ".join(
-        f"{p} %{{customdata[{offset + i}]:.2f}}" for i, p in enumerate(protocols)
-    )
-    if protocols:
-        lines.append(f"HTER (%): {per_protocol}")
-    offset += len(protocols)
-    kd = ", ".join(
-        f"{label}=%{{customdata[{offset + i}]:{fmt}}}"
-        for i, (_, label, fmt) in enumerate(KD_HOVER)
-    )
-    lines.append(f"KD: {kd}")
-    offset += len(KD_HOVER)
-    lines.append(f"{html.escape(selection_label)} (selection): %{{customdata[{offset}]:.2f}}%")
-    return "<br>".join(lines) + "<extra></extra>"
 
 
 def target_title(threshold: str) -> str:
@@ -177,9 +121,9 @@ def pareto_figure(data: ReportData) -> go.Figure:
                 t: {
                     "x": part["gmacs"].to_numpy(),
                     "y": part[target_column(t)].to_numpy() * 100,
-                    "customdata": _customdata(part, data.protocol_names, t),
-                    "hovertemplate": _hover(
-                        family, data.protocol_names, target_title(t), data.selection_label
+                    "customdata": customdata(part, data.protocol_names, t),
+                    "hovertemplate": hover_template(
+                        family, part, data.protocol_names, target_title(t), data.selection_label
                     ),
                 }
                 for t in THRESHOLDS
@@ -201,12 +145,14 @@ def pareto_figure(data: ReportData) -> go.Figure:
             )
     pruned = trials[(trials["state"] == "PRUNED") & trials["partial_hter"].notna()]
     if len(pruned):
-        hover = _hover("pruned", data.protocol_names, "partial mean HTER", data.selection_label)
+        hover = hover_template(
+            "pruned", pruned, data.protocol_names, "partial mean HTER", data.selection_label
+        )
         per = {
             t: {
                 "x": pruned["gmacs"].to_numpy(),
                 "y": pruned[f"partial_hter_{t.replace('-', '_')}"].to_numpy() * 100,
-                "customdata": _customdata(pruned, data.protocol_names, t),
+                "customdata": customdata(pruned, data.protocol_names, t),
                 "hovertemplate": hover,
             }
             for t in THRESHOLDS
@@ -222,6 +168,9 @@ def pareto_figure(data: ReportData) -> go.Figure:
         )
     _confirmed(data, figure, switch)
     _references(data, figure, switch)
+    if data.budget_gmacs is not None:
+        ys = {t: eligible[target_column(t)].to_numpy(dtype=float) * 100 for t in THRESHOLDS}
+        add_budget(figure, switch, data.pareto, data.budget_gmacs, ys)
     switch.buttons(
         figure,
         {
@@ -350,7 +299,9 @@ def _references(data: ReportData, figure: go.Figure, switch: FigureSwitch) -> No
             figure,
             go.Scatter,
             per,
-            mode="markers",
+            mode="markers+text",
+            textposition="bottom center",
+            textfont={"size": 10, "color": "#444"},
             name=f"bench baselines ({label})" if label else "bench baselines",
             marker={"symbol": BASELINE_SYMBOLS[kd_value], "size": 12, "color": "#444"},
         )

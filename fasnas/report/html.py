@@ -94,10 +94,9 @@ document.querySelectorAll('table.sortable').forEach(function (table) {
       th.setAttribute('data-order', ascending ? 'asc' : 'desc');
       rows.sort(function (a, b) {
         var x = a.cells[col].getAttribute('data-v'), y = b.cells[col].getAttribute('data-v');
-        var nx = parseFloat(x), ny = parseFloat(y), c;
-        if (x === '' && y === '') { c = 0; } else if (x === '') { c = 1; } else if (y === '') {
-          c = -1; } else if (!isNaN(nx) && !isNaN(ny)) { c = nx - ny; } else {
-          c = x.localeCompare(y); }
+        var nx = Number(x), ny = Number(y), c;
+        if (x === '' || y === '') { return (x === '') - (y === ''); }  // blanks last, always
+        if (!isNaN(nx) && !isNaN(ny)) { c = nx - ny; } else { c = x.localeCompare(y); }
         return ascending ? c : -c;
       });
       rows.forEach(function (row) { body.appendChild(row); });

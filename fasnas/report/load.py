@@ -143,6 +143,7 @@ class ReportData:
         confirmed: The confirmed candidates (:func:`fasnas.report.confirmed.confirmed_frame`;
             empty without a confirm study).
         confirm_study_name: The confirm study read, if any.
+        budget_gmacs: A deployment budget to draw (``report.budget_gmacs``), if any.
     """
 
     study_name: str
@@ -165,6 +166,7 @@ class ReportData:
     baselines_at: dict[str, pd.DataFrame] = field(default_factory=dict)
     confirmed: pd.DataFrame = field(default_factory=pd.DataFrame)
     confirm_study_name: str | None = None
+    budget_gmacs: float | None = None  # report.budget_gmacs: a line and the best point under it
 
     @property
     def pareto(self) -> pd.DataFrame:

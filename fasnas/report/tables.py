@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from fasnas.report.figures import KD_HOVER
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.honesty import correlation_summary, gap_summary, target_column
+from fasnas.report.hover import KD_HOVER
 from fasnas.report.switch import short
 
 if TYPE_CHECKING:

@@ -91,17 +91,25 @@ def local_workers(config: StudyConfig, workers: Any, default: int | None = None)
     return count
 
 
-def _run_local(session: StudySession, count: int, storage: str | None, echo: Echo) -> int:
-    """Run ``count`` workers on the session: in this process when one, else as processes."""
+def _run_local(
+    session: StudySession, count: int, storage: str | None, echo: Echo, quiet: bool = False
+) -> int:
+    """Run ``count`` workers on the session: in this process when one, else as processes;
+    ``quiet`` workers print no per-trial lines (failures and their summaries only)."""
     if count == 1:
         device = assign_devices(session.config, 1)[0]
         if device is not None:
             config = dataclasses.replace(session.config, device=device)
             session = dataclasses.replace(session, config=config)
             echo(f"devices: worker 0 -> {device}")
-        return run_worker(session, index=0, echo=echo).exit_code
+        return run_worker(session, index=0, echo=echo, quiet=quiet).exit_code
     return spawn_workers(
-        session.config, count, storage=storage, role_flag=session.role.worker_flag, echo=echo
+        session.config,
+        count,
+        storage=storage,
+        role_flag=session.role.worker_flag,
+        echo=echo,
+        quiet=quiet,
     )
 
 
@@ -113,6 +121,7 @@ def start_study(
     timeout: float | None = None,
     storage: str | None = None,
     echo: Echo | None = None,
+    quiet: bool = False,
 ) -> StudyOutcome:
     """``fasnas study start``: create the study once (or continue it), then run local workers.
 
@@ -128,7 +137,7 @@ def start_study(
     verb = "created" if session.created else "continuing"
     limit = "no trial limit" if budget["n_trials"] is None else f"{budget['n_trials']} trials"
     echo(f"study {config.name!r} {verb} in {session.where} ({limit})")
-    code = _run_local(session, count, storage, echo)
+    code = _run_local(session, count, storage, echo, quiet)
     line = study_counts_line(session.study)
     echo(line)
     return StudyOutcome(code, [line])
@@ -142,6 +151,7 @@ def attach_worker(
     role: Role = SEARCH,
     device: str | None = None,
     echo: Echo | None = None,
+    quiet: bool = False,
 ) -> StudyOutcome:
     """``fasnas study worker``: attach one worker (this process) to an existing study of
     ``role`` (``--bench``, ``--confirm``: the companion study), on ``device`` (``--device``,
@@ -154,7 +164,7 @@ def attach_worker(
         check_device(device, "--device")
         config = dataclasses.replace(config, device=device)
     session = open_session(config, role=role, storage=storage)
-    result = run_worker(session, index=index, echo=echo or _echo_default())
+    result = run_worker(session, index=index, echo=echo or _echo_default(), quiet=quiet)
     return StudyOutcome(result.exit_code, [result.summary()])
 
 
@@ -195,11 +205,15 @@ def run_study(
     n_trials: int | None = None,
     timeout: float | None = None,
     echo: Echo | None = None,
+    quiet: bool = False,
 ) -> Any:
-    """``fasnas study run``: ``study start --workers 1`` in this process; returns the study."""
+    """``fasnas study run``: ``study start --workers 1`` in this process; returns the study.
+    ``quiet`` prints no per-trial lines (failures and the summaries only)."""
     echo = echo or _echo_default()
     start = time.perf_counter()
-    outcome = start_study(config, workers=1, n_trials=n_trials, timeout=timeout, echo=echo)
+    outcome = start_study(
+        config, workers=1, n_trials=n_trials, timeout=timeout, echo=echo, quiet=quiet
+    )
     if outcome.exit_code:  # the in-process worker returns 0, or 130 after SIGINT/SIGTERM
         raise KeyboardInterrupt
     study = load_study(config)
@@ -214,6 +228,7 @@ def run_bench(
     workers: int = 1,
     storage: str | None = None,
     echo: Echo | None = None,
+    quiet: bool = False,
 ) -> BenchOutcome:
     """``fasnas bench``: enqueue every entry not yet done as a fixed trial, run them, and print
     the leaderboard (mean ± std over seeds, with the teacher's reference point).
@@ -235,7 +250,7 @@ def run_bench(
     before = completed_keys(study)
     queued = enqueue_entries(study, config.bench)
     echo(f"bench: {len(queued)} runs queued, {len(before)} already complete")
-    code = _run_local(session, count, storage, echo) if queued else 0
+    code = _run_local(session, count, storage, echo, quiet) if queued else 0
     done = completed_keys(study)
     failed = [entry.label for entry in config.bench.entries() if entry.key not in done]
     summary = (

@@ -27,13 +27,15 @@ def worker_command(
     *,
     role_flag: str | None = None,
     device: str | None = None,
+    quiet: bool = False,
 ) -> list[str]:
     """The command line of local worker ``index`` (``python -m fasnas study worker ...``);
     ``role_flag`` (``--bench``, ``--confirm``) joins a companion study, ``device`` is its
-    ``--device``."""
+    ``--device``, ``quiet`` adds ``--quiet``."""
     command = [sys.executable, "-m", "fasnas", "study", "worker", str(config.path)]
     command += ["--index", str(index)] + ([role_flag] if role_flag else [])
     command += ["--device", device] if device else []
+    command += ["--quiet"] if quiet else []
     return command + (["--storage", storage] if storage else [])
 
 
@@ -63,6 +65,7 @@ def spawn_workers(
     storage: str | None = None,
     role_flag: str | None = None,
     echo: Callable[[str], Any] = print,
+    quiet: bool = False,
 ) -> int:
     """Run ``count`` local study workers (indices 0..count-1, devices round-robin over
     ``search.devices``) and wait for them (:func:`run_processes`)."""
@@ -70,7 +73,7 @@ def spawn_workers(
     if any(devices):
         echo("devices: " + ", ".join(f"worker {i} -> {d}" for i, d in enumerate(devices)))
     commands = [
-        worker_command(config, i, storage, role_flag=role_flag, device=device)
+        worker_command(config, i, storage, role_flag=role_flag, device=device, quiet=quiet)
         for i, device in enumerate(devices)
     ]
     return run_processes(commands, echo=echo)

@@ -36,9 +36,11 @@ from typing import Any
 
 from fasnas import record
 from fasnas.objective import StudentObjective, TrialFailed
+from fasnas.search.artifact_settings import KEEP_ALL
 from fasnas.search.budget import Budget
 from fasnas.search.early_stop import build_early_stopper
 from fasnas.search.recovery import process_start, this_host
+from fasnas.search.retention import prune_weights
 from fasnas.search.session import StudySession
 from fasnas.search.settings import make_sampler
 
@@ -223,17 +225,35 @@ class WorkerResult:
         return f"worker {self.index}: {self.trials} trial(s) run; stopped: {self.stop_reason}"
 
 
-def trial_line(trial: Any) -> str:
-    """One line per finished trial: number, family, GMACs, its selection value (what the
-    sampler got, :mod:`fasnas.selection`), its target mean HTER at the objective's threshold
-    (recorded only, under an honest rule), seconds, and which retry or bench entry it is."""
+HTER_LABELS = {"test-eer": "test-EER", "source-threshold": "source threshold"}
+
+
+def arch_label(spec: Any) -> str:
+    """``small-0.75@96`` from a recorded student spec (its arch values, then its input size)."""
+    if not isinstance(spec, dict):
+        return ""
+    arch = spec.get("arch") or {}
+    values = "-".join(str(value) for value in arch.values())
+    return f"{values}@{spec.get('img_size')}"
+
+
+def trial_line(trial: Any, total: int | None = None, hter: str | None = None) -> str:
+    """One line per finished trial, e.g. ``trial 7/400 mobilenetv3 small-0.75@96 0.021 GMACs
+    select 12.3% target 14.1% (test-EER) 41 s``: number of the budget ``total``, family and
+    architecture@input size, GMACs, its selection value (what the sampler got,
+    :mod:`fasnas.selection`), its target mean HTER at the objective's threshold ``hter``
+    (recorded only, under an honest rule), seconds, and which retry, bench entry or
+    confirmation it is."""
     trial_record = record.TrialRecord.of(trial)
     seconds = (
         (trial.datetime_complete - trial.datetime_start).total_seconds()
         if trial.datetime_complete and trial.datetime_start
         else float("nan")
     )
-    family = trial_record.family
+    name = f"trial {trial.number}" + (f"/{total}" if total else "")
+    what = " ".join(
+        part for part in (trial_record.family, arch_label(trial_record.student_spec)) if part
+    )
     retry = f" (retry of {trial_record.retry_of})" if trial_record.is_retry else ""
     if trial_record.bench_key is not None:
         model, kd, seed = trial_record.bench_key
@@ -248,13 +268,11 @@ def trial_line(trial: Any) -> str:
         else:
             target = list(trial_record.objective_hters().values())
             mean = sum(target) / len(target) if target else float("nan")
-            score = f"selection {100 * selected:6.2f}%  mean HTER {100 * mean:6.2f}%"
-        return (
-            f"trial {trial.number:4d}  {family:<14} {gmacs:8.4f} GMACs  "
-            f"{score}  {seconds:6.1f}s{retry}"
-        )
+            which = f" ({HTER_LABELS.get(hter, hter)})" if hter else ""
+            score = f"select {100 * selected:.1f}% target {100 * mean:.1f}%{which}"
+        return f"{name} {what} {gmacs:.3g} GMACs {score} {seconds:.0f} s{retry}"
     reason = trial_record.reason or trial.state.name
-    return f"trial {trial.number:4d}  {family:<14} {trial.state.name.lower()}: {reason}{retry}"
+    return f"{name} {what} {trial.state.name.lower()}: {reason}{retry}"
 
 
 def build_objective(session: StudySession, study: Any) -> Any:
@@ -281,6 +299,7 @@ def run_worker(
     *,
     index: int | None = None,
     echo: Callable[[str], Any] = print,
+    quiet: bool = False,
 ) -> WorkerResult:
     """Run trials of the opened study until its budget is spent or the queue is empty.
 
@@ -288,6 +307,7 @@ def run_worker(
         session: The opened study (:func:`fasnas.search.session.open_session`).
         index: This worker's index (default: :func:`default_index`).
         echo: Where the one-line-per-trial output goes.
+        quiet: Print only failed trials, interruptions and the summary line.
 
     Returns:
         The :class:`WorkerResult`; exit code 130 after SIGINT/SIGTERM.
@@ -312,13 +332,23 @@ def run_worker(
     torch.set_num_threads(config.search.torch_threads())
     objective = build_objective(session, study)
     prefix = f"[worker {info.index} {info.host}:{info.pid}]"
-    echo(f"{prefix} joined study {study.study_name!r} (sampler seed {info.seed})")
+    if not quiet:
+        echo(f"{prefix} joined study {study.study_name!r} (sampler seed {info.seed})")
     ran = 0
+
+    retention = config.artifacts if role.name == "search" else None
+    store = session.artifact_store
 
     def report(study: Any, trial: Any) -> None:
         nonlocal ran
         ran += 1
-        echo(f"{prefix} {trial_line(trial)}")
+        if not quiet or trial.state.name == "FAIL":
+            total = Budget.of(study, fixed_only=role.fixed_only).n_trials
+            echo(f"{prefix} {trial_line(trial, total, config.objective.hter)}")
+        if retention is not None and retention.keep != KEEP_ALL and store is not None:
+            pruned = prune_weights(study, store, retention, config.protocols)
+            if pruned.removed:
+                echo(f"{prefix} {pruned.line()}")
 
     guard = InterruptGuard()
     runner = TrialRunner(objective, info, config.search.heartbeat_interval, guard, role.fixed_only)

@@ -101,3 +101,41 @@ def create_clip(model_name: str, model_cfg: Mapping[str, Any] | None = None) -> 
     except (TypeError, ValueError, AssertionError) as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise ConfigError(f"open_clip config of {model_name!r} is invalid: {message}") from error
+
+
+def resolve_model(text: str, where: str = "--model") -> tuple[str, dict[str, Any] | None]:
+    """``(model_name, model_cfg)`` of ``teacher import --model``, tried in order: a built-in
+    name (:data:`BUILTIN_CONFIGS`), an open_clip config name, then a JSON config file (its
+    path is the name), as open_clip resolves a name before a file.
+
+    Raises:
+        ConfigError: None of them, listing the choices (close open_clip names first); a file
+            that is not a JSON config mapping.
+    """
+    import difflib
+    import json
+    from pathlib import Path
+
+    if text in BUILTIN_CONFIGS:
+        return text, copy.deepcopy(BUILTIN_CONFIGS[text])
+    if open_clip.get_model_config(text) is not None:
+        return text, None
+    path = Path(text)
+    if path.is_file():
+        try:
+            cfg = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as error:
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ConfigError(f"{where} {text}: not a JSON config file ({first})") from None
+        if not isinstance(cfg, dict):
+            raise ConfigError(f"{where} {text}: expected a JSON mapping (an open_clip config)")
+        resolve_model_cfg(str(path), cfg)  # the same checks as a named config
+        return str(path), cfg
+    names = open_clip.list_models()
+    close = difflib.get_close_matches(text, names, n=5, cutoff=0.5)
+    hint = f"close open_clip names: {close}; " if close else ""
+    raise ConfigError(
+        f"{where} {text!r}: not a built-in config {sorted(BUILTIN_CONFIGS)}, an open_clip "
+        f"config ({hint}{len(names)} names in open_clip.list_models(), e.g. "
+        f"{DEFAULT_MODEL_NAME!r}) or a JSON config file"
+    )

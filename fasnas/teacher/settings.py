@@ -34,7 +34,7 @@ class TeacherRecipe:
     saturation_p: float = 0.5  # probability of the saturation jitter
     warmup_frac: float = 0.0  # linear warm-up share of iterations
     schedule: str = "constant"  # learning rate after warm-up: constant (FLIP) | cosine (to zero)
-    mcl: bool = False  # add FLIP-MCL's two extra losses (FLIP-MCL only)
+    mcl: bool = False  # add FLIP-MCL's SimCLR and prompt losses on two views (flip-mcl only)
     frozen: tuple[str, ...] = ()  # parameter-name prefixes kept fixed, e.g. clip.token_embedding
     amp: bool = True  # mixed precision when on a GPU
 
@@ -45,12 +45,6 @@ class TeacherRecipe:
         at_least(self.weight_decay, 0, f"{where}.weight_decay")
         at_least(self.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
         one_of(self.schedule, LR_SCHEDULES, f"{where}.schedule")
-        if self.mcl:
-            raise ConfigError(
-                f"{where}.mcl: FLIP-MCL's two extra losses are not wired into "
-                f"`fasnas teacher train` yet; set it to false (a flip-mcl teacher then trains "
-                f"like FLIP-IT) or import a FLIP-MCL checkpoint"
-            )
 
 
 @dataclass(frozen=True)
@@ -116,3 +110,8 @@ class TeacherConfig:
         one_of(self.variant, TEACHER_VARIANTS, f"{where}.variant")
         one_of(self.mode, TEACHER_MODES, f"{where}.mode")
         one_of(self.cache_dtype, CACHE_DTYPES, f"{where}.cache_dtype")
+        if self.train.mcl and self.variant != "flip-mcl":
+            raise ConfigError(
+                f"{where}.train.mcl: FLIP-MCL's two extra losses need variant flip-mcl (its "
+                f"image_mlp), got variant {self.variant!r}"
+            )

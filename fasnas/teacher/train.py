@@ -10,6 +10,13 @@ fixed on source validation, and saved as a self-describing teacher file that als
 metrics, the image path's GMACs (the reports' reference point, :mod:`.reference`) and
 ``source_val_seen: False`` (it trains on source-train only; :mod:`.eval`).
 
+With ``teacher.train.mcl: true`` (a ``flip-mcl`` teacher) each step adds FLIP-MCL's two extra
+losses, weight 1 each as FLIP does (:func:`teacher_loss`): SimCLR's NT-Xent through
+``image_mlp`` and the prompt-consistency MSE (:meth:`~fasnas.teacher.flip.FlipTeacher.mcl_losses`)
+on two augmented views of the batch's images. One difference from FLIP: the two views are drawn
+from the cached face frame (the recipe's flip and saturation jitter, drawn independently per
+view), where FLIP augments the raw image file with its SimCLR transforms.
+
 Run it with::
 
     fasnas teacher train --config studies/demo.yaml --protocol M
@@ -30,7 +37,7 @@ from fasnas.errors import ConfigError
 from fasnas.teacher.reference import GMACS_KEY, SEEN_KEY, hter_line, teacher_gmacs
 from fasnas.teacher.resolve import model_spec
 from fasnas.teacher.settings import PRETRAIN_INIT, RANDOM_INIT
-from fasnas.train import Augment, evaluate_model, fit, seed_everything
+from fasnas.train import Augment, evaluate_model, evaluate_source_val, fit, seed_everything
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,13 @@ class TeacherTrainResult:
     iterations: int
 
     def summary(self) -> str:
+        if "test-eer" not in self.metrics:  # protocol ALL: no target
+            val = self.metrics["source-val"]
+            return (
+                f"teacher {self.protocol}: source-val EER {100 * val['eer']:.2f}% (threshold "
+                f"{val['threshold']:.3f}; no target) | {self.iterations} it in "
+                f"{self.seconds:.1f}s -> {self.path}"
+            )
         return (
             f"teacher {self.protocol}: {hter_line(self.metrics)} | "
             f"AUC {100 * self.metrics['test-eer']['auc']:.2f}% | "
@@ -106,6 +120,31 @@ def freeze(teacher: torch.nn.Module, prefixes, where: str) -> int:
     return frozen
 
 
+def teacher_loss(teacher, recipe, frames, norm, device, seed: int):
+    """The step loss of ``fasnas teacher train``: FLIP's cross-entropy on the augmented batch,
+    plus, with ``recipe.mcl``, FLIP-MCL's NT-Xent and prompt MSE on two more views of the same
+    cached frames (``frames.images(index)``), each augmented independently (seeded by ``seed``).
+    """
+    import numpy as np
+
+    augment = Augment(recipe.flip_p, recipe.saturation, recipe.saturation_p)
+    views_rng = np.random.default_rng([seed, 1])  # the views' draws
+    prompts_rng = np.random.default_rng([seed, 2])  # FLIP's np.random prompt subsets
+
+    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index) -> torch.Tensor:
+        loss = torch.nn.functional.cross_entropy(teacher(images).float(), labels)
+        if not recipe.mcl:
+            return loss
+        frames_uint8 = frames.images(np.asarray(index))
+        view_1, view_2 = (
+            norm.normalize(augment(frames_uint8, views_rng), device) for _ in range(2)
+        )
+        nce, mse = teacher.mcl_losses(view_1, view_2, labels, prompts_rng)
+        return loss + nce.float() + mse.float()
+
+    return loss_fn
+
+
 def train_teacher(
     config: StudyConfig, protocol_name: str, *, out: Path | None = None, progress: bool = True
 ) -> TeacherTrainResult:
@@ -121,9 +160,7 @@ def train_teacher(
     device = select_device(config.device)
     norm = teacher.preprocess
 
-    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(teacher(images).float(), labels)
-
+    loss_fn = teacher_loss(teacher, recipe, frames.source_train, norm, device, config.seed)
     result = fit(
         teacher,
         frames.source_train,
@@ -143,9 +180,17 @@ def train_teacher(
         progress=progress,
         desc=f"teacher {protocol_name}",
     )
-    metrics = evaluate_model(
-        teacher, frames.source_val, frames.target_test, norm=norm, device=device, amp=recipe.amp
-    )
+    if len(frames.target_test):
+        metrics = evaluate_model(
+            teacher,
+            frames.source_val,
+            frames.target_test,
+            norm=norm,
+            device=device,
+            amp=recipe.amp,
+        )
+    else:  # protocol ALL: source validation only
+        metrics = {"source-val": evaluate_source_val(teacher, frames.source_val, norm, device)}
     path = out or config.teacher.file_for(protocol_name)
     teacher = teacher.cpu()
     save_teacher(
@@ -154,7 +199,7 @@ def train_teacher(
         protocol=protocol_name,
         sources=tuple(protocol.sources) + (("celeb",) if protocol.celeb else ()),
         source_sha256=init_sha,
-        threshold=metrics["source-threshold"]["threshold"],
+        threshold=metrics.get("source-threshold", metrics["source-val"])["threshold"],
         extra={
             "metrics": metrics,
             "iterations": recipe.iterations,

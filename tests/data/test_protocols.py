@@ -212,3 +212,18 @@ def test_wcs_layout_is_refused(make_layout, tmp_path: Path) -> None:
     layout = make_layout(tmp_path, benchmark="WCS", videos_per_class=2)
     with pytest.raises(DataError, match="needs the MCIO benchmark"):
         load_protocol(layout, get_protocol("M"))
+
+
+def test_all_trains_on_every_domain_and_has_no_target(tmp_path, make_layout) -> None:
+    from fasnas.data.protocols import ALL, get_protocol, load_protocol
+
+    protocol = get_protocol("all", celeb=True, shots=5)
+    assert protocol.name == ALL and protocol.target == "" and protocol.shots == 0
+    assert protocol.sources == ("msu", "casia", "replay", "oulu") and protocol.celeb
+    layout = make_layout(tmp_path, videos_per_class=3)
+    splits = load_protocol(layout, get_protocol(ALL), val_fraction=0.34, seed=0)
+    assert splits.target_test == []
+    assert {r.domain for r in splits.source_train} == {"msu", "casia", "replay", "oulu"}
+    assert {r.domain for r in splits.source_val} == {"msu", "casia", "replay", "oulu"}
+    held_out = {r.video_id for r in splits.source_val}
+    assert not held_out & {r.video_id for r in splits.source_train}

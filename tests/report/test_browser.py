@@ -268,3 +268,41 @@ def test_the_threshold_switches_work_in_the_browser(tmp_path):
     # The front's line at the source threshold: every target HTER + 10 points.
     assert json.loads(recorded(dom, "data-front-y")) == pytest.approx([19.0, 20.0, 35.0])
     assert recorded(dom, "data-shown") == "source-threshold"
+
+
+# Injected into a page holding one table of fasnas.report.tables.html_table and the report's
+# sort script: clicks the GMACs header twice and records the trial column after each click.
+SORT_PROBE = """<script>
+window.addEventListener('load', function () {
+  var table = document.querySelector('table.sortable');
+  var column = function () {
+    return Array.prototype.map.call(table.tBodies[0].rows, function (r) {
+      return r.cells[0].textContent; }).join(','); };
+  var header = table.querySelectorAll('th')[1];
+  header.click(); document.documentElement.setAttribute('data-ascending', column());
+  header.click(); document.documentElement.setAttribute('data-descending', column());
+});
+</script>"""
+
+
+def test_tables_sort_numbers_as_numbers_in_the_browser(tmp_path):
+    import pandas as pd
+
+    from fasnas.report.html import SORT_SCRIPT
+    from fasnas.report.tables import html_table
+
+    # as text, "0.5" < "10.0" < "100.0" < "2e-05" < "9.0": a string sort gives 3,0,2,5,1
+    frame = pd.DataFrame(
+        {"number": range(6), "gmacs": [10.0, 9.0, 100.0, 0.5, float("nan"), 2e-05]}
+    )
+    table = html_table(frame, [("number", "trial", "d"), ("gmacs", "GMACs", ".4f")])
+    page = tmp_path / "table.html"
+    page.write_text(
+        f"<!DOCTYPE html><html><head>{SORT_PROBE}</head><body>{table}"
+        f"<script>{SORT_SCRIPT}</script></body></html>",
+        encoding="utf-8",
+    )
+    result = run_chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert recorded(result.stdout, "data-ascending") == "5,3,1,0,2,4"  # the blank (NaN) last
+    assert recorded(result.stdout, "data-descending") == "2,0,1,3,5,4"  # still last

@@ -175,6 +175,17 @@ def test_hover_holds_protocols_and_kd(data):
     assert row[8:10].tolist() == [0.5, 4.0] and row[12] == pytest.approx(1e-3)
     for text in ("trial %{customdata[0]:d}", "HTER (%): M %{customdata[4]", "KD: w_kd="):
         assert text in trace.hovertemplate
+    # no latency was measured: the hover has no latency line (it would read "latency: NaN")
+    assert (
+        "latency" not in trace.hovertemplate and "params: %{customdata[2]" in trace.hovertemplate
+    )
+
+
+def test_baseline_markers_carry_their_names(data):
+    baselines = [t for t in pareto_figure(data).data if t.name.startswith("bench baselines")]
+    assert baselines and all(t.mode == "markers+text" for t in baselines)
+    for trace in baselines:
+        assert len(trace.text) == len(trace.x) and all(trace.text)  # every marker is named
 
 
 def test_front_table_and_csv(page):

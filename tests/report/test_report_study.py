@@ -17,6 +17,7 @@ from hand_study import TEACHER, make_study
 
 import fasnas.report as report
 from fasnas.errors import CheckpointError, OutputError
+from fasnas.report.settings import ReportSettings
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 pytestmark = pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")
@@ -42,6 +43,7 @@ class StubConfig:
     url: str
     teacher: StubTeacher
     protocols: tuple[str, ...] = ("M", "C", "I", "O")
+    report: ReportSettings = ReportSettings()
 
     def storage_url(self, override: str | None = None) -> str:
         return override or self.url

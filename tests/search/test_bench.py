@@ -180,6 +180,7 @@ def test_bench_runs_each_model_with_ce_and_kd_at_the_bench_seed(benched) -> None
         assert attrs["student_spec"]["img_size"] == 32
         assert trial.values[0] == pytest.approx(attrs["metrics.M"]["source-val"]["eer"])
         assert attrs["latency_ms"] > 0 and attrs["gmacs"] > 0
+        assert attrs["latency_iqr_ms"] >= 0  # the spread of the runs, timed after training
         assert set(attrs["artifact.M"]) == {"result", "weights"}  # export can read it
     assert any(line.startswith("leaderboard") for line in lines)
 

@@ -82,6 +82,8 @@ def test_devices_are_assigned_round_robin_and_set_the_worker_count(quick) -> Non
     assert assign_devices(config, 5) == ["cuda:2", "cuda:0", "cuda:2", "cuda:0", "cuda:2"]
     command = worker_command(config, 3, None, role_flag="--confirm", device="cuda:0")
     assert command[-5:] == ["--index", "3", "--confirm", "--device", "cuda:0"]
+    quiet = worker_command(config, 3, "j:x", role_flag="--bench", device="cuda:0", quiet=True)
+    assert quiet[-6:] == ["--bench", "--device", "cuda:0", "--quiet", "--storage", "j:x"]
     assert assign_devices(plain, 2) == [None, None] and plain.search.local_workers == 1
 
 

@@ -250,8 +250,38 @@ def test_run_is_start_with_one_worker(tmp_path) -> None:
     lines: list[str] = []
     study = run_study(load_config(path), n_trials=2, echo=lines.append)
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 2
-    assert sum("mean HTER" in line for line in lines) == 2
+    assert sum(" GMACs select " in line for line in lines) == 2
+    assert sum("/2 " in line and "(test-EER)" in line for line in lines) == 2
     assert lines[-1].startswith("2 trials in the study")
+
+
+@pytest.mark.slow
+def test_quiet_run_prints_no_trial_lines_and_keep_prunes_after_each_trial(tmp_path) -> None:
+    from fasnas.search.artifacts import AtomicFileSystemArtifactStore
+    from fasnas.search.retention import weights_to_keep
+
+    path = pg.tiny_study(tmp_path, iterations=5, n_trials=1, extra="artifacts: {keep: top-1}\n")
+    lines: list[str] = []
+    config = load_config(path)
+    study = run_study_quiet(config, lines)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert not [line for line in lines if " GMACs select " in line or "joined study" in line]
+    assert lines[-1].startswith("3 trials in the study")
+    store = AtomicFileSystemArtifactStore(config.artifact_dir())
+    left = [
+        t.number
+        for t in study.trials
+        if store._get_filepath(t.user_attrs["artifact.M"]["weights"]).is_file()
+    ]
+    assert left == sorted(weights_to_keep(study, config.artifacts)) and len(left) == 1
+    for trial in study.trials:  # results always kept
+        assert store._get_filepath(trial.user_attrs["artifact.M"]["result"]).is_file()
+
+
+def run_study_quiet(config, lines):
+    from fasnas.search.commands import run_study
+
+    return run_study(config, n_trials=3, echo=lines.append, quiet=True)
 
 
 def test_storage_override_wins(quick) -> None:

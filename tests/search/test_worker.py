@@ -174,13 +174,27 @@ def test_ctrl_c_fails_the_trial_as_interrupted_and_resume_retries_it(tmp_path) -
 
 
 def test_the_trial_line_shows_the_selection_value_and_the_target_hter_apart() -> None:
+    import datetime
+
     from fasnas.search.worker import trial_line
 
-    trial = _frozen(7, TrialState.COMPLETE, family="vit", **{"hter.M": 0.3, "hter.C": 0.5})
-    line = trial_line(trial)  # values [0.1, 0.1]: selection 10 %, GMACs 0.1
-    assert line.startswith("trial    7  vit")
-    assert "0.1000 GMACs  selection  10.00%  mean HTER  40.00%" in line
+    spec = {"family": "mobilenetv3", "arch": {"variant": "small", "width": 0.75}, "img_size": 96}
+    trial = _frozen(
+        7, TrialState.COMPLETE, family="mobilenetv3", student_spec=spec,
+        **{"hter.M": 0.131, "hter.C": 0.151},
+    )  # fmt: skip
+    trial.values = [0.123, 0.021]
+    trial.datetime_start = datetime.datetime(2026, 1, 1, 12, 0, 0)
+    trial.datetime_complete = datetime.datetime(2026, 1, 1, 12, 0, 41)
+    assert trial_line(trial, 400, "test-eer") == (
+        "trial 7/400 mobilenetv3 small-0.75@96 0.021 GMACs select 12.3% target 14.1% "
+        "(test-EER) 41 s"
+    )
+    assert "target 14.1% (source threshold)" in trial_line(trial, None, "source-threshold")
+    assert trial_line(trial).startswith("trial 7 mobilenetv3")
     rejected = _frozen(8, TrialState.COMPLETE, family="vit", rejected="over budget")
     assert "rejected: over budget" in trial_line(rejected)
     bench = _frozen(9, TrialState.FAIL, baseline="resnet18", kd=True, bench_seed=2)
     assert trial_line(bench).endswith("fail: FAIL  [resnet18 KD seed 2]")
+    confirm = _frozen(10, TrialState.COMPLETE, family="vit", confirm_of=3, confirm_index=1)
+    assert trial_line(confirm).endswith("[confirms trial 3, seed 1]")

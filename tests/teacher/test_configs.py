@@ -67,3 +67,63 @@ def test_builtin_names_and_resolved_configs() -> None:
         resolve_model_cfg("broken", {"embed_dim": 8, "vision_cfg": {}})
     with pytest.raises(ConfigError, match="CoCa"):
         resolve_model_cfg("coca", {**TINY_CONFIG, "multimodal_cfg": {}})
+
+
+def test_model_resolution_is_built_in_then_open_clip_then_a_json_file(tmp_path, monkeypatch):
+    import json
+
+    from fasnas.teacher.configs import BUILTIN_CONFIGS, resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    other = {**TINY_CONFIG, "embed_dim": 32}
+    for name in ("tiny", "RN50"):  # files named like a built-in and an open_clip config
+        (tmp_path / name).write_text(json.dumps(other))
+    assert resolve_model("tiny") == ("tiny", BUILTIN_CONFIGS["tiny"])  # the name wins
+    assert resolve_model("RN50") == ("RN50", None)  # open_clip's name wins over the file
+    assert resolve_model(DEFAULT_MODEL_NAME) == (DEFAULT_MODEL_NAME, None)
+    (tmp_path / "mine.json").write_text(json.dumps(other))
+    assert resolve_model("mine.json") == ("mine.json", other)
+
+
+@pytest.mark.parametrize(
+    ("text", "content", "message"),
+    [
+        ("ViT-B-16-quickgel", None, r"close open_clip names: \['ViT-B-16-quickgelu'"),
+        ("nothing-like-it", None, r"not a built-in config \['tiny', 'tiny-rn'\], an open_clip"),
+        ("bad.json", "{not json", r"--model bad.json: not a JSON config file \("),
+        ("list.json", "[1, 2]", r"--model list.json: expected a JSON mapping"),
+        ("half.json", '{"embed_dim": 8}', r"missing keys \['vision_cfg', 'text_cfg'\]"),
+    ],
+)
+def test_a_bad_model_lists_the_choices(tmp_path, monkeypatch, text, content, message) -> None:
+    from fasnas.teacher.configs import resolve_model
+
+    monkeypatch.chdir(tmp_path)
+    if content is not None:
+        (tmp_path / text).write_text(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        resolve_model(text)
+    assert "\n" not in str(caught.value)
+
+
+def test_teacher_import_takes_a_json_config_file(tmp_path, capsys) -> None:
+    import json
+
+    from fasnas.cli import main
+    from fasnas.teacher.configs import create_clip
+    from fasnas.teacher.file import load_teacher
+
+    torch.manual_seed(0)
+    clip = create_clip("tiny", TINY_CONFIG)
+    ckpt = tmp_path / "clip.pt"
+    torch.save(clip.state_dict(), ckpt)
+    cfg = tmp_path / "tiny-clip.json"
+    cfg.write_text(json.dumps(TINY_CONFIG))
+    argv = ["teacher", "import", str(ckpt), "--format", "open_clip", "--protocol", "M"]
+    out = tmp_path / "M.pt"
+    assert main([*argv, "--out", str(out), "--model", str(cfg)]) == 0
+    _, info = load_teacher(out)
+    assert info.model_cfg == TINY_CONFIG and info.model_name == str(cfg)
+    assert main([*argv, "--out", str(tmp_path / "x.pt"), "--model", "tinyy"]) == 2
+    assert "--model 'tinyy': not a built-in config" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from flip_reference import flip_info_nce  # tests/flip_reference.py
 
 from fasnas.errors import ConfigError
 from fasnas.teacher.configs import TINY_CONFIG
@@ -21,22 +22,6 @@ def _teacher(variant: str, seed: int = 0):
 
 def _images(n: int = 8, seed: int = 1) -> torch.Tensor:
     return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
-
-def flip_info_nce(z_1: torch.Tensor, z_2: torch.Tensor, temperature: float) -> torch.Tensor:
-    """fas.flip_mcl.info_nce_loss + CrossEntropyLoss, as FLIP writes it (mask based)."""
-    features = torch.cat([z_1, z_2], dim=0)
-    labels = torch.cat([torch.arange(z_1.shape[0]) for _ in range(2)], dim=0)
-    labels = (labels.unsqueeze(0) == labels.unsqueeze(1)).float()
-    features = F.normalize(features, dim=1)
-    similarity = features @ features.T
-    mask = torch.eye(labels.shape[0], dtype=torch.bool)
-    labels = labels[~mask].view(labels.shape[0], -1)
-    similarity = similarity[~mask].view(similarity.shape[0], -1)
-    positives = similarity[labels.bool()].view(labels.shape[0], -1)
-    negatives = similarity[~labels.bool()].view(similarity.shape[0], -1)
-    logits = torch.cat([positives, negatives], dim=1) / temperature
-    return F.cross_entropy(logits, torch.zeros(logits.shape[0], dtype=torch.long))
 
 
 def test_info_nce_matches_flips_implementation() -> None:

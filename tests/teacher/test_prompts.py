@@ -42,3 +42,24 @@ def test_tokens_are_open_clips_for_the_configs_context_length() -> None:
     assert torch.equal(tokens, expected)
     short = {**TINY_CONFIG, "text_cfg": {**TINY_CONFIG["text_cfg"], "context_length": 16}}
     assert tokenize_prompts("short", short, REAL_PROMPTS).shape == (6, 16)
+
+
+def test_all_twelve_prompts_are_flips_in_flips_order() -> None:
+    # FLIP's code (../shared/design/FACTS.md §1), copied here by hand: order and class matter,
+    # swapping a spoof and a real prompt must fail
+    assert SPOOF_PROMPTS == (
+        "This is an example of a spoof face",
+        "This is an example of an attack face",
+        "This is not a real face",
+        "This is how a spoof face looks like",
+        "a photo of a spoof face",
+        "a printout shown to be a spoof face",
+    )
+    assert REAL_PROMPTS == (
+        "This is an example of a real face",
+        "This is a bonafide face",
+        "This is a real face",
+        "This is how a real face looks like",
+        "a photo of a real face",
+        "This is not a spoof face",
+    )

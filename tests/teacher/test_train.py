@@ -241,3 +241,64 @@ def test_frozen_prefixes_are_checked_and_applied() -> None:
     assert teacher.clip.visual.conv1.weight.requires_grad
     with pytest.raises(ConfigError, match="'clip.tokn' matches no parameter"):
         freeze(teacher, ["clip.tokn"], "s.yaml")
+
+
+def _mcl_study(study: Path) -> Path:
+    text = study.read_text().replace("variant: flip-it", "variant: flip-mcl")
+    study.write_text(
+        text.replace("    batch_per_group: 2\n", "    batch_per_group: 2\n    mcl: true\n")
+    )
+    return study
+
+
+def test_the_mcl_loss_is_flips_sum_on_a_fixed_batch(study) -> None:
+    import torch.nn.functional as F
+    from flip_reference import flip_info_nce  # FLIP's code, rewritten (tests/flip_reference.py)
+
+    from fasnas.teacher.mcl import MCL_TEMPERATURE, prompt_consistency_loss
+    from fasnas.teacher.train import initial_teacher, teacher_loss
+    from fasnas.train import Augment
+
+    config = load_config(_mcl_study(study))
+    torch.manual_seed(0)
+    teacher, _ = initial_teacher(config)
+    teacher.train()
+    recipe, norm = config.teacher.train, teacher.preprocess
+    frames = _frames_of(config, "M").source_train
+    index = np.array([0, 3, 5, 8])
+    images = norm.normalize(frames.images(index))
+    labels = torch.from_numpy(frames.labels[index])
+    got = teacher_loss(teacher, recipe, frames, norm, torch.device("cpu"), seed=5)(
+        images, labels, index
+    )
+    # by hand: the same draws (views: generator [5, 1], prompt subsets: [5, 2]), FLIP's formulas
+    augment = Augment(recipe.flip_p, recipe.saturation, recipe.saturation_p)
+    views = np.random.default_rng([5, 1])
+    v_1, v_2 = (norm.normalize(augment(frames.images(index), views)) for _ in range(2))
+    e_1, e_2 = teacher.clip.encode_image(v_1), teacher.clip.encode_image(v_2)
+    ce = F.cross_entropy(teacher(images), labels)
+    nce = flip_info_nce(teacher.image_mlp(e_1), teacher.image_mlp(e_2), MCL_TEMPERATURE)
+    prompts = teacher.prompt_text_embeddings()
+    mse = prompt_consistency_loss(e_1, e_2, prompts, labels, np.random.default_rng([5, 2]))
+    torch.testing.assert_close(got, ce + nce + mse)  # FLIP: every loss weight is 1
+    assert not torch.equal(v_1, v_2)  # two different views of the same frames
+
+
+@pytest.mark.slow
+def test_teacher_train_with_mcl_trains_a_flip_mcl_teacher(study, capsys) -> None:
+    study = _mcl_study(study)
+    text = study.read_text().replace("iterations: 40", "iterations: 3")
+    study.write_text(text)
+    assert main(["teacher", "train", str(study), "--quiet"]) == 0
+    teacher, info = load_teacher(load_config(study).teacher.file_for("M"))
+    assert info.variant == "flip-mcl" and hasattr(teacher, "image_mlp")
+
+
+def test_mcl_needs_a_flip_mcl_teacher(study) -> None:
+    study.write_text(
+        study.read_text().replace(
+            "    batch_per_group: 2\n", "    batch_per_group: 2\n    mcl: true\n"
+        )
+    )
+    with pytest.raises(ConfigError, match=r"teacher.train.mcl: .* need variant flip-mcl"):
+        load_config(study)
