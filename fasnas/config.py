@@ -13,7 +13,8 @@ the module that uses it, which defines its typed dataclass (built by :func:`fasn
     search: {sampler, n_trials, ...}                                    (fasnas.search.settings)
     objective: {hter, ...}                                              (fasnas.search.settings)
     early_stopping: {rule, ...}                                         (fasnas.search.early_stop)
-    bench: {models, seeds, ...}                                  (fasnas.search.bench_settings)
+    bench: {models, seeds, init, ...}                            (fasnas.search.bench_settings)
+    students: {weights_dir}         # pre-trained student weights       (fasnas.students.settings)
     storage: null                   # a storage URL                     (fasnas.storage)
     artifacts: null                 # the artifact folder        (fasnas.search.artifacts)
 
@@ -46,6 +47,7 @@ from fasnas.teacher.settings import TeacherConfig
 
 if TYPE_CHECKING:
     from fasnas.search.bench_settings import BenchSettings
+    from fasnas.students.settings import StudentSettings
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class StudyConfig:
     objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
     early_stopping: EarlyStopSettings | None = None  # None: the section is absent (off)
     bench: BenchSettings | None = None  # built at load; None only for hand-made configs
+    students: StudentSettings | None = None  # built at load; None: weights_dir "weights"
     storage: str = ""  # the absolute storage URL (default: journal:<name>.journal beside)
     artifacts: Path | None = None  # artifact folder (default: <name>-artifacts beside)
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -89,6 +92,13 @@ class StudyConfig:
             return self.storage
         return resolve_url(override, self.base, self.name, where="--storage")
 
+    @property
+    def weights_dir(self) -> Path:
+        """Where ``init: pretrained`` looks first (``students.weights_dir``)."""
+        if self.students is not None:
+            return self.students.weights_dir
+        return (self.base / "weights").resolve()
+
     def artifact_dir(self) -> Path:
         """The artifact folder: ``artifacts:``, or ``<name>-artifacts`` beside the config."""
         return self.artifacts or (self.base / f"{self.name}-artifacts").resolve()
@@ -113,6 +123,15 @@ def _bench(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
     from fasnas.search.bench_settings import BenchSettings  # checks specs: imports torch
 
     return BenchSettings.from_raw(raw, where)
+
+
+def _students(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
+    from fasnas.students.settings import DEFAULT_WEIGHTS_DIR, StudentSettings  # imports torch
+
+    settings = schema.build(StudentSettings, raw, where, base=base)
+    if not isinstance(raw, dict) or "weights_dir" not in raw:
+        settings = replace(settings, weights_dir=(base / DEFAULT_WEIGHTS_DIR).resolve())
+    return settings
 
 
 def _storage(raw: Any, where: str, base: Path, top: dict[str, Any]) -> str:
@@ -146,6 +165,7 @@ SECTIONS: dict[str, Builder] = {
     "early_stopping": _early_stopping,
     "storage": _storage,
     "artifacts": _artifacts,
+    "students": _students,
     "space": _space,
     "bench": _bench,
 }

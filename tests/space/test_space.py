@@ -280,3 +280,38 @@ def test_relative_weights_are_relative_to_the_yaml(tmp_path: Path) -> None:
     missing = text.replace("w.pth}", "gone.pth}")
     with pytest.raises(ConfigError, match=r"fixed\.resnet\.weights: weights file .*gone\.pth"):
         SearchSpace.load(_write(tmp_path, missing, "m.yaml"))
+
+
+def test_init_is_a_searched_dimension(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        version: 1
+        params:
+          family: {type: categorical, choices: [vit, resnet]}
+          resnet.init: {type: categorical, choices: [scratch, pretrained]}
+          vit.init: {type: categorical, choices: [scratch, inherit]}
+        fixed:
+          img_size: 32
+        """,
+    )
+    space = SearchSpace.load(path)
+    assert space.size() == 4
+    spec, _ = space.suggest(optuna.trial.FixedTrial({"family": "vit", "vit.init": "inherit"}))
+    assert spec.init == "inherit" and spec.family == "vit"
+    spec, _ = space.fixed({"family": "resnet", "resnet.init": "pretrained"})
+    assert spec.init == "pretrained"
+    bad = _write(
+        tmp_path,
+        """
+        version: 1
+        params:
+          family: {type: categorical, choices: [resnet]}
+          resnet.init: {type: categorical, choices: [scratch, inherit]}
+        fixed:
+          img_size: 32
+        """,
+        "bad.yaml",
+    )
+    with pytest.raises(ConfigError, match=r"params\.resnet\.init\.choices\[1\]: expected one of"):
+        SearchSpace.load(bad)
