@@ -34,7 +34,12 @@ documented in ``families.json``). Example::
 
 from __future__ import annotations
 
-from fasnas.students import mobilenetv3, table, vit  # noqa: F401  (they register the families)
+from fasnas.students import (  # noqa: F401  (they register the families)
+    clip_tower,
+    mobilenetv3,
+    table,
+    vit,
+)
 from fasnas.students.model import (
     DeployedStudent,
     Student,
