@@ -120,9 +120,24 @@ def _space(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path | None
 
 
 def _bench(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
-    from fasnas.search.bench_settings import BenchSettings  # checks specs: imports torch
+    from fasnas.search.bench_settings import SPACE_TRAINING, BenchSettings  # imports torch
 
-    return BenchSettings.from_raw(raw, where)
+    training: dict[str, Any] = {}
+    if top.get("space") is not None:  # already checked by _space
+        from fasnas.space import SearchSpace
+
+        fixed = SearchSpace.load(schema.coerce(top["space"], "Path", where, base)).fixed_values
+        training = {key: fixed[key] for key in SPACE_TRAINING if key in fixed}
+    return BenchSettings.from_raw(
+        raw, where, weights_dir=_weights_dir(top, base), training=training
+    )
+
+
+def _weights_dir(top: dict[str, Any], base: Path) -> Path:
+    """``students.weights_dir`` of the raw config, resolved (default ``weights`` beside it)."""
+    students = top.get("students")
+    given = students.get("weights_dir") if isinstance(students, dict) else None
+    return (base / (given if isinstance(given, str) else "weights")).resolve()
 
 
 def _students(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:

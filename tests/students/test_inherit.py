@@ -133,3 +133,12 @@ def test_inheritance_refusals_give_a_reason() -> None:
         create_student(spec, 64)
     # without initialising (costing, loading a trained state dict) no tower is needed
     assert create_student(spec, 64, initialise=False).backbone.norm_pre is not None
+
+
+def test_wider_heads_take_whole_teacher_heads_side_by_side() -> None:
+    teacher = _teacher(cfg=WIDE)  # 4 heads of 16
+    arch = {"depth": 1, "embed_dim": 64, "num_heads": 2, "patch_size": 8}  # 2 heads of 32
+    block = _inherit(teacher, arch).backbone.blocks[0]
+    source = teacher.clip.visual.transformer.resblocks[0]
+    torch.testing.assert_close(block.attn.qkv.weight, source.attn.in_proj_weight)
+    torch.testing.assert_close(block.attn.proj.weight, source.attn.out_proj.weight)
