@@ -143,7 +143,9 @@ def main() -> int:
             for steps in args.scratch_iterations:
                 longer = DistillSpec(**{**kd.to_dict(), "iterations": steps})
                 more = run(objective, arch, "scratch", longer, args.seeds, args.protocols)
-                verdict = "matches" if np.mean(more["source-threshold"]) <= target else "below"
+                verdict = (
+                    "matches" if np.mean(more["source-threshold"]) <= target else "does not match"
+                )
                 print(f"vit {arch} scratch  {steps:>4} it: {shown(more['source-threshold'])} | "
                       f"{shown(more['test-eer'])}  ({verdict} inherit at "
                       f"{args.iterations})", flush=True)  # fmt: skip

@@ -8,8 +8,9 @@ before the blocks, no patch-embedding bias, torch's LayerNorm):
 - **layers at uniform intervals**: student block ``i`` of ``d`` takes teacher block
   ``floor(i * D / d)`` of ``D`` (every block when ``d == D``);
 - **leading heads**: the first ``h`` heads, and in each the first ``hd`` dimensions, of q, k
-  and v (rows of ``in_proj``) and the same columns of the output projection; a student head
-  wider than the teacher's takes the first ``w`` rows, i.e. whole teacher heads side by side;
+  and v (rows of ``in_proj``) and the same columns of the output projection; a student with
+  wider or more heads than the teacher takes the first ``w`` rows of each instead (its heads
+  then cut across the teacher's), still sliced alike in q, k, v and the output projection;
 - **leading dimensions**: the first ``w`` embedding dimensions everywhere (LayerNorms, rows
   and columns) and the first ``m`` hidden units of each MLP;
 - **patch embedding**: the first ``w`` filters, resampled to the student's patch size with
@@ -124,8 +125,8 @@ def inherit_weights(backbone: nn.Module, projection: nn.Linear, tower: Any) -> d
     mlp = int(backbone.blocks[0].mlp.fc1.weight.shape[0])
     head_dim, t_head_dim = width // heads, t_width // t_heads
     problem = _shape_problem(
-        {"depth": len(backbone.blocks), "width": width, "heads": heads, "mlp": mlp},
-        {"depth": len(blocks), "width": t_width, "heads": t_heads, "mlp": t_mlp},
+        {"depth": len(backbone.blocks), "width": width, "mlp": mlp},
+        {"depth": len(blocks), "width": t_width, "mlp": t_mlp},
     )
     if problem is not None:
         raise StudentBuildError(f"init inherit: {problem}")
@@ -142,9 +143,9 @@ def inherit_weights(backbone: nn.Module, projection: nn.Linear, tower: Any) -> d
             f"{tuple(tower.proj_weight.shape)}, expected ({projection.out_features}, {t_width})"
         )
     dims = slice(0, width)
-    if head_dim <= t_head_dim:
+    if heads <= t_heads and head_dim <= t_head_dim:
         rows = head_rows(heads, head_dim, t_head_dim)
-    else:  # wider heads: whole teacher heads side by side
+    else:  # wider or more heads than the teacher's: the leading rows
         rows = torch.arange(width)
     qkv_rows = torch.cat([rows + part * t_width for part in range(3)])
 

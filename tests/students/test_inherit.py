@@ -135,6 +135,16 @@ def test_inheritance_refusals_give_a_reason() -> None:
     assert create_student(spec, 64, initialise=False).backbone.norm_pre is not None
 
 
+def test_more_heads_than_the_teacher_take_the_leading_rows() -> None:
+    teacher = _teacher()  # 2 heads of 32
+    arch = {"depth": 1, "embed_dim": 48, "num_heads": 4, "patch_size": 8}  # 4 heads of 12
+    block = _inherit(teacher, arch).backbone.blocks[0]
+    source = teacher.clip.visual.transformer.resblocks[0]
+    qkv = source.attn.in_proj_weight.view(3, 64, 64)[:, :48, :48].reshape(144, 48)
+    torch.testing.assert_close(block.attn.qkv.weight, qkv)
+    torch.testing.assert_close(block.attn.proj.weight, source.attn.out_proj.weight[:48, :48])
+
+
 def test_wider_heads_take_whole_teacher_heads_side_by_side() -> None:
     teacher = _teacher(cfg=WIDE)  # 4 heads of 16
     arch = {"depth": 1, "embed_dim": 64, "num_heads": 2, "patch_size": 8}  # 2 heads of 32
