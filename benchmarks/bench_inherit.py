@@ -101,7 +101,7 @@ def main() -> int:
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--scratch-iterations", type=int, nargs="*", default=[120, 240])
     parser.add_argument("--teacher-steps", type=int, default=600)
-    parser.add_argument("--scale", type=float, default=0.1, help="synthetic data scale")
+    parser.add_argument("--scale", type=float, default=0.25, help="synthetic data scale")
     parser.add_argument("--archs", nargs="+", choices=list(ARCHS), default=list(ARCHS))
     args = parser.parse_args()
     torch.set_num_threads(1)
