@@ -13,7 +13,8 @@ the module that uses it, which defines its typed dataclass (built by :func:`fasn
     search: {sampler, n_trials, ...}                                    (fasnas.search.settings)
     objective: {hter, ...}                                              (fasnas.search.settings)
     early_stopping: {rule, ...}                                         (fasnas.search.early_stop)
-    bench: {models, seeds, ...}                                  (fasnas.search.bench_settings)
+    bench: {models, seeds, init, ...}                            (fasnas.search.bench_settings)
+    students: {weights_dir}         # pre-trained student weights       (fasnas.students.settings)
     storage: null                   # a storage URL                     (fasnas.storage)
     artifacts: {dir, keep}          # or a folder  (fasnas.search.artifact_settings)
     report: {budget_gmacs}          # a deployment budget line   (fasnas.report.settings)
@@ -49,6 +50,7 @@ from fasnas.teacher.settings import PRETRAIN_INIT, RANDOM_INIT, TeacherConfig
 
 if TYPE_CHECKING:
     from fasnas.search.bench_settings import BenchSettings
+    from fasnas.students.settings import StudentSettings
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class StudyConfig:
     objective: ObjectiveSettings = field(default_factory=ObjectiveSettings)
     early_stopping: EarlyStopSettings | None = None  # None: the section is absent (off)
     bench: BenchSettings | None = None  # built at load; None only for hand-made configs
+    students: StudentSettings | None = None  # built at load; None: weights_dir "weights"
     storage: str = ""  # the absolute storage URL (default: journal:<name>.journal beside)
     artifacts: ArtifactSettings = field(default_factory=ArtifactSettings)  # folder, retention
     report: ReportSettings = field(default_factory=ReportSettings)  # budget line of the report
@@ -93,6 +96,13 @@ class StudyConfig:
             return self.storage
         return resolve_url(override, self.base, self.name, where="--storage")
 
+    @property
+    def weights_dir(self) -> Path:
+        """Where ``init: pretrained`` looks first (``students.weights_dir``)."""
+        if self.students is not None:
+            return self.students.weights_dir
+        return (self.base / "weights").resolve()
+
     def artifact_dir(self) -> Path:
         """The artifact folder: ``artifacts:``, or ``<name>-artifacts`` beside the config."""
         return self.artifacts.dir or (self.base / f"{self.name}-artifacts").resolve()
@@ -114,9 +124,33 @@ def _space(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Path | None
 
 
 def _bench(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
-    from fasnas.search.bench_settings import BenchSettings  # checks specs: imports torch
+    from fasnas.search.bench_settings import SPACE_TRAINING, BenchSettings  # imports torch
 
-    return BenchSettings.from_raw(raw, where)
+    training: dict[str, Any] = {}
+    if top.get("space") is not None:  # already checked by _space
+        from fasnas.space import SearchSpace
+
+        fixed = SearchSpace.load(schema.coerce(top["space"], "Path", where, base)).fixed_values
+        training = {key: fixed[key] for key in SPACE_TRAINING if key in fixed}
+    return BenchSettings.from_raw(
+        raw, where, weights_dir=_weights_dir(top, base), training=training
+    )
+
+
+def _weights_dir(top: dict[str, Any], base: Path) -> Path:
+    """``students.weights_dir`` of the raw config, resolved (default ``weights`` beside it)."""
+    students = top.get("students")
+    given = students.get("weights_dir") if isinstance(students, dict) else None
+    return (base / (given if isinstance(given, str) else "weights")).resolve()
+
+
+def _students(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
+    from fasnas.students.settings import DEFAULT_WEIGHTS_DIR, StudentSettings  # imports torch
+
+    settings = schema.build(StudentSettings, raw, where, base=base)
+    if not isinstance(raw, dict) or "weights_dir" not in raw:
+        settings = replace(settings, weights_dir=(base / DEFAULT_WEIGHTS_DIR).resolve())
+    return settings
 
 
 def _storage(raw: Any, where: str, base: Path, top: dict[str, Any]) -> str:
@@ -146,6 +180,7 @@ SECTIONS: dict[str, Builder] = {
     "early_stopping": _early_stopping,
     "storage": _storage,
     "artifacts": _artifacts,
+    "students": _students,
     "space": _space,
     "bench": _bench,
     "report": _section(ReportSettings),

@@ -394,7 +394,7 @@ def _spec_cost(spec_json: str, latency: bool, runs: int) -> Cost:
     from fasnas.students import DeployedStudent, StudentSpec, create_student
 
     spec = StudentSpec.from_dict(json.loads(spec_json))
-    student = create_student(spec, embed_dim=1).reparameterize().eval()
+    student = create_student(spec, embed_dim=1, initialise=False).reparameterize().eval()
     return model_cost(DeployedStudent(student), spec.img_size, latency=latency, runs=runs)
 
 

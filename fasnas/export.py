@@ -128,7 +128,9 @@ class StudentSource:
                 reason = f"artifact {ids['weights']} unreadable ({type(error).__name__})"
             else:
                 spec = dataclasses.replace(student_spec, weights=None)
-                student = create_student(spec, embed_dim=int(state["projection.weight"].shape[0]))
+                student = create_student(
+                    spec, embed_dim=int(state["projection.weight"].shape[0]), initialise=False
+                )
                 student.load_state_dict(state, strict=True)
                 return student.eval(), f"artifact {ids['weights']}"
         seed = record.TrialRecord.of(trial).seed

@@ -168,7 +168,7 @@ def load_student(
     spec = StudentSpec.from_dict(payload["student_spec"], where=f"{file}: student_spec")
     spec = dataclasses.replace(spec, weights=None)  # the weights are in the file
     preprocess = preprocess_from(payload.get("preprocess"), str(file))
-    student = create_student(spec, embed_dim=int(payload["embed_dim"]))
+    student = create_student(spec, embed_dim=int(payload["embed_dim"]), initialise=False)
     if payload.get("reparameterized"):
         student = student.reparameterize(inplace=True)
     model = DeployedStudent(student)

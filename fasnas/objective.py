@@ -142,6 +142,7 @@ class StudentObjective:
         )
         self.device = select_device(config.device)
         self._prepared: dict[str, PreparedProtocol] = {}
+        self._towers: dict[str, Any] = {}  # protocol -> the teacher's image tower (inherit)
         self.last_student: torch.nn.Module | None = None  # the student of the last protocol run
 
     def prepare(self, protocol: str) -> PreparedProtocol:
@@ -167,6 +168,14 @@ class StudentObjective:
         )
         self._prepared[protocol] = prepared
         return prepared
+
+    def teacher_tower(self, prepared: PreparedProtocol):
+        """The image tower of ``prepared``'s teacher (``init: inherit``), loaded once, on CPU."""
+        protocol = next(p for p, known in self._prepared.items() if known is prepared)
+        if protocol not in self._towers:
+            teacher, _ = load_protocol_teacher(self.config, protocol)
+            self._towers[protocol] = teacher.image_tower()
+        return self._towers[protocol]
 
     def _outputs(self, protocol: str, frames, teacher_sha256: str):
         """The cached teacher outputs of ``frames``; built here first (under a per-server
@@ -199,7 +208,12 @@ class StudentObjective:
             ``(student, norm, fitted)``.
         """
         seed_everything(seed)
-        student = create_student(student_spec, embed_dim=prepared.embed_dim)
+        student = create_student(
+            student_spec,
+            embed_dim=prepared.embed_dim,
+            weights_dir=self.config.weights_dir,
+            teacher_tower=self.teacher_tower(prepared) if student_spec.init == "inherit" else None,
+        )
         norm = prepared.preprocess.resized(student_spec.img_size)
         view = prepared.resident.view(frames) if prepared.resident is not None else None
         if view is not None and outputs is not None:

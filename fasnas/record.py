@@ -145,6 +145,18 @@ class TrialRecord:
         return str(self.attrs.get(FAMILY, "?"))
 
     @property
+    def init(self) -> str:
+        """How the student's weights started (``StudentSpec.init``; scratch when unrecorded)."""
+        spec = self.attrs.get(STUDENT_SPEC)
+        init = spec.get("init") if isinstance(spec, Mapping) else None
+        return str(init) if isinstance(init, str) else "scratch"
+
+    @property
+    def family_label(self) -> str:
+        """The family, with ``+<init>`` when the weights did not start from scratch."""
+        return self.family if self.init == "scratch" else f"{self.family}+{self.init}"
+
+    @property
     def seed(self) -> int | None:
         seed = self.attrs.get(SEED)
         return seed if isinstance(seed, int) and not isinstance(seed, bool) else None

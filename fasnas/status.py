@@ -116,7 +116,9 @@ def _front(study, trials) -> list[FrontTrial]:
         trial_record = record.TrialRecord.of(trial)
         hters = [float(v) for v in trial_record.objective_hters().values() if v is not None]
         target = sum(hters) / len(hters) if hters else None
-        front.append(FrontTrial(trial.number, trial_record.family, tuple(trial.values), target))
+        front.append(
+            FrontTrial(trial.number, trial_record.family_label, tuple(trial.values), target)
+        )
     return sorted(front, key=lambda t: (t.values[1:], t.values[0]))
 
 
@@ -169,7 +171,7 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
             snapshot.running.append(
                 RunningTrial(
                     number=trial.number,
-                    family=trial_record.family,
+                    family=trial_record.family_label,
                     host=str(worker.get("host", "?")),
                     pid=worker.get("pid"),
                     index=worker.get("index"),

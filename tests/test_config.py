@@ -91,3 +91,12 @@ def test_yaml_is_read_safely(tmp_path) -> None:
     text = VALID + "seed: !!python/object/apply:os.system ['echo hacked']\n"
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(write(tmp_path, text))
+
+
+def test_students_weights_dir_is_relative_to_the_config(tmp_path) -> None:
+    config = load_config(write(tmp_path, VALID))
+    assert config.weights_dir == (tmp_path / "studies" / "weights").resolve()
+    config = load_config(write(tmp_path, VALID + "students:\n  weights_dir: ../w\n"))
+    assert config.weights_dir == (tmp_path / "w").resolve()
+    with pytest.raises(ConfigError, match=r"students\.weights: unknown key; valid keys are"):
+        load_config(write(tmp_path, VALID + "students:\n  weights: ../w\n"))

@@ -290,3 +290,27 @@ def test_device_resident_frames_train_exactly_like_the_host_path(prepared) -> No
         assert results["on"][key] == results["off"][key]
     for fold, metrics in results["off"]["inner"].items():
         assert results["on"]["inner"][fold]["hter"] == metrics["hter"]
+
+
+def test_an_inheriting_student_starts_from_its_protocols_teacher(prepared) -> None:
+    import torch
+
+    from fasnas.distill.spec import DistillSpec
+    from fasnas.students import StudentSpec, create_student
+    from fasnas.teacher.resolve import load_protocol_teacher
+
+    _, config = prepared
+    objective, _ = _objective(config)
+    shape = {"depth": 2, "embed_dim": 64, "num_heads": 2, "patch_size": 8, "act": "quick_gelu"}
+    spec = StudentSpec("vit", shape, 32, init="inherit")  # the tiny teacher's own shape
+    prepared_m = objective.prepare("M")
+    tower = objective.teacher_tower(prepared_m)
+    assert objective.teacher_tower(prepared_m) is tower  # loaded once per protocol
+    teacher, _ = load_protocol_teacher(config, "M")  # the trained teacher file of M
+    student = create_student(spec, prepared_m.embed_dim, teacher_tower=tower).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        difference = student(x)[1] - teacher.eval().clip.encode_image(x)
+    assert difference.abs().max().item() <= 1e-5
+    result = objective.run_protocol("M", spec, DistillSpec(iterations=2, batch_per_group=2), 1)
+    assert 0.0 <= result["source-threshold"]["hter"] <= 1.0

@@ -1,8 +1,9 @@
 """The ``fasnas`` command line: the parser, and how errors become exit codes.
 
 Owns argument parsing only, one module per command group (``data``, ``teacher``, ``study``
-with ``bench``, ``outputs`` with ``report``, ``export`` and ``cost``): every subcommand parses,
-calls one library function, prints its result and sets the exit code. A
+with ``bench``, ``outputs`` with ``report``, ``export`` and ``cost``, ``weights`` with
+``pull``): every subcommand parses, calls one library function, prints its result and sets
+the exit code. A
 :class:`~fasnas.errors.FasnasError`, or an ``OSError`` on a named path, becomes one line on
 stderr and exit code 2; ``--debug`` shows the traceback instead. Heavy modules are imported
 inside the handlers so that ``fasnas --help`` stays fast.
@@ -14,7 +15,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fasnas.cli import data, outputs, study, teacher
+from fasnas.cli import data, outputs, study, teacher, weights
 from fasnas.cli.common import resolve_config
 from fasnas.errors import FasnasError
 
@@ -27,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks for user errors")
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (data, teacher, study, outputs):
+    for module in (data, teacher, study, outputs, weights):
         module.add(commands)
     return parser
 

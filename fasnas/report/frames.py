@@ -65,6 +65,7 @@ BASE_COLUMNS = (
     "latency_ms",
     "n_params",
     "family",
+    "init",
     "img_size",
     "seed",
     "datetime_start",
@@ -139,7 +140,7 @@ def trials_frame(
     mean_hter (the target mean HTER at ``objective_hter``; COMPLETE, not rejected),
     ``mean_hter_<threshold>`` (the same at each threshold), partial_hter and
     ``partial_hter_<threshold>`` (mean over the protocols a trial finished), gmacs, latency_ms,
-    n_params, family, img_size, seed, ``hter_<threshold>_<P>`` (threshold ``test_eer`` or
+    n_params, family, init, img_size, seed, ``hter_<threshold>_<P>`` (threshold ``test_eer`` or
     ``source_threshold``), ``kd_<key>`` (the distill spec), ``params_<name>`` (Optuna params),
     datetime_start, datetime_complete, duration_s, train_seconds, worker, host, rejected,
     feasible, eligible (a front candidate), pareto, dominated (a candidate off the front),
@@ -179,6 +180,7 @@ def trials_frame(
             "latency_ms": attrs.get(record.LATENCY_MS, values[2] if len(values) > 2 else None),
             "n_params": attrs.get(record.PARAMS),
             "family": attrs.get(record.FAMILY, trial.params.get("family")),
+            "init": attrs.init,
             "img_size": attrs.get(record.IMG_SIZE, trial.params.get("img_size")),
             "seed": attrs.get(record.SEED),
             "datetime_start": start,

@@ -88,7 +88,8 @@ def leaderboard_frame(
 ) -> pd.DataFrame:
     """The bench leaderboard: one row per (baseline, kd), mean and std over seeds.
 
-    Columns: model, kd, kind (``teacher``/``baseline``), n_seeds, gmacs, n_params, latency_ms,
+    Columns: model, init (how the baseline's weights started), kd, kind
+    (``teacher``/``baseline``), n_seeds, gmacs, n_params, latency_ms,
     ``mean_hter_mean``/``_std``, and ``<metric>_<P>_mean``/``_std`` for metric in hter, auc,
     tpr_at_fpr_1pct at ``threshold``; on KD rows ``kd_gain_mean``/``_std``/``_n``: the target
     mean HTER of KD minus CE, paired by seed (negative: distillation helps). Standard deviations
@@ -133,6 +134,7 @@ def leaderboard_frame(
         for (baseline, kd), group in joined.groupby(["baseline", "kd"], dropna=False, sort=True):
             row = {
                 "model": baseline,
+                "init": str(group["init"].iloc[0]) if "init" in group else "scratch",
                 "kd": None if kd is None or kd != kd else bool(kd),
                 "kind": "baseline",
                 "n_seeds": int(len(group)),

@@ -37,7 +37,7 @@ class BenchSpace:
             raise ConfigError(f"trial {trial.number} is not an entry of this bench: {key}")
         model, kd, _ = key
         distill = self.settings.distill if kd else self.settings.ce_distill
-        return baseline_spec(model, self.settings.size), distill
+        return baseline_spec(model, self.settings.size, self.settings.init_of(model)), distill
 
 
 def entry_keys(study: Any, states: tuple[str, ...]) -> set[tuple[str, bool, int]]:

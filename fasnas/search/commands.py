@@ -333,6 +333,8 @@ def leaderboard_lines(config: StudyConfig, study: Any) -> list[str]:
     lines = [f"leaderboard (HTER at the {threshold} threshold, mean ± std over seeds):"]
     for row in board.to_dict("records"):
         kd = {None: "", True: " KD", False: " CE"}.get(row.get("kd"), "")
+        if row.get("init") not in (None, "scratch") and row.get("init") == row.get("init"):
+            kd += f" ({row['init']})"
         hter = _pct(row.get("mean_hter_mean"), row.get("mean_hter_std"))
         gmacs = row.get("gmacs")
         shown = "?" if gmacs is None or gmacs != gmacs else f"{gmacs:.3f}"

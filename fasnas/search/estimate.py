@@ -106,7 +106,9 @@ def time_steps(student_spec: Any, batch: int, steps: int, device: Any) -> float:
 
     from fasnas.students import create_student
 
-    student = create_student(student_spec, embed_dim=EMBED_DIM).to(device).train()
+    student = (
+        create_student(student_spec, embed_dim=EMBED_DIM, initialise=False).to(device).train()
+    )
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
     size = student_spec.img_size
     x = torch.randn(batch, 3, size, size, device=device)

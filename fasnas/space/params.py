@@ -3,7 +3,8 @@ conditions) and :class:`Target` (where its value goes: the StudentSpec or the Di
 
 Owns sampling one parameter (:meth:`Param.suggest`), its Optuna distribution, its count and
 whether a stored value can come from it, and :func:`parse_target`, the naming rules that map
-``family``, ``img_size``, ``weights``, ``<family>.<arch key>`` and DistillSpec fields to targets.
+``family``, ``img_size``, ``weights``, ``init``, ``<family>.<arch key>`` and DistillSpec fields to
+targets.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from fasnas.distill.spec import DistillSpec, distill_field_type
 from fasnas.students import get_family, list_families
 
 SCALARS = (type(None), bool, int, float, str)
+STUDENT_KEYS = ("img_size", "weights", "init")  # StudentSpec fields a space sets, per family too
 ABSENT = object()  # a value that is not set (None is a valid value)
 
 
@@ -26,9 +28,9 @@ class Target:
     """Where a parameter's value goes.
 
     Attributes:
-        kind: ``family``, ``img_size``, ``weights``, ``arch`` or ``distill``.
+        kind: ``family``, ``img_size``, ``weights``, ``init``, ``arch`` or ``distill``.
         family: the family a ``<family>.*`` name is scoped to, else None.
-        key: the arch key or DistillSpec field (None for family/img_size/weights).
+        key: the arch key or DistillSpec field (None for family/img_size/weights/init).
     """
 
     kind: str
@@ -118,24 +120,24 @@ def is_number(value: Any) -> bool:
 
 def parse_target(name: str) -> Target:
     """Where parameter ``name`` goes; ValueError (with the reason) if nowhere."""
-    if name in ("family", "img_size", "weights"):
+    if name in ("family", *STUDENT_KEYS):
         return Target(name)
     if distill_field_type(name) is not None:
         return Target("distill", key=name)
     prefix, dot, key = name.partition(".")
     families = list_families()
     if dot and prefix in families:
-        if key in ("img_size", "weights"):
+        if key in STUDENT_KEYS:
             return Target(key, family=prefix)
         defaults = get_family(prefix).defaults
         if key in defaults:
             return Target("arch", family=prefix, key=key)
         raise ValueError(
             f"unknown parameter: family {prefix!r} has arch keys {sorted(defaults)} "
-            f"(plus img_size, weights)"
+            f"(plus img_size, weights, init)"
         )
     distill = [f.name for f in dataclasses.fields(DistillSpec)]
     raise ValueError(
-        f"unknown parameter; expected family, img_size, weights, <family>.<arch key> "
+        f"unknown parameter; expected family, img_size, weights, init, <family>.<arch key> "
         f"(families: {families}) or a DistillSpec field {distill}"
     )

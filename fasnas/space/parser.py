@@ -21,7 +21,7 @@ import yaml
 from fasnas.distill.spec import distill_value_problem
 from fasnas.errors import ConfigError
 from fasnas.space.params import ABSENT, SCALARS, Param, Target, is_number, matches, parse_target
-from fasnas.students import MIN_IMG_SIZE, get_family, list_families
+from fasnas.students import INITS, MIN_IMG_SIZE, get_family, list_families
 
 SUPPORTED_VERSIONS = (1,)
 PARAM_TYPES = ("categorical", "int", "float")
@@ -143,6 +143,10 @@ class SpaceParser:
                     file = file if file.is_absolute() else self.base_dir / file
                     if not file.is_file():
                         problem = f"weights file {str(file)!r} not found"
+        elif target.kind == "init":
+            inits = get_family(target.family).inits if target.family else INITS
+            if value not in inits:
+                problem = f"expected one of {list(inits)}, got {value!r}"
         elif target.kind == "arch":
             problem = get_family(target.family).arch_value_problem(target.key, value)
         else:
@@ -186,7 +190,7 @@ class SpaceParser:
         textual = target.kind == "arch" and isinstance(
             get_family(target.family).defaults[target.key], str
         )
-        if target.kind in ("family", "weights") or textual:
+        if target.kind in ("family", "weights", "init") or textual:
             raise self.error(path, f"{kind} is not allowed here; use a categorical")
         if kind == "float" and target.kind == "img_size":
             raise self.error(f"{path}.type", "img_size is an int; use int or categorical")

@@ -16,7 +16,7 @@ import optuna
 
 from fasnas.distill.spec import DistillSpec
 from fasnas.errors import ConfigError
-from fasnas.space.params import ABSENT, Param, matches, parse_target
+from fasnas.space.params import ABSENT, STUDENT_KEYS, Param, matches, parse_target
 from fasnas.space.parser import SpaceParser, read_space_file
 from fasnas.students import StudentSpec
 
@@ -216,7 +216,7 @@ class SearchSpace:
 
     def _specs(self, values: Mapping[str, Any]) -> tuple[StudentSpec, DistillSpec]:
         family = self._lookup("family", values)
-        student: dict[str, Any] = {"img_size": ABSENT, "weights": None}
+        student: dict[str, Any] = {"img_size": ABSENT, "weights": None, "init": "scratch"}
         arch: dict[str, Any] = {}
         distill: dict[str, Any] = {}
         names = [*self._fixed, *values]
@@ -229,12 +229,12 @@ class SearchSpace:
                 arch[target.key] = value
             elif target.kind == "distill":
                 distill[target.key] = value
-            elif target.kind in ("img_size", "weights"):
+            elif target.kind in STUDENT_KEYS:
                 student[target.kind] = value
         weights = student["weights"]
         if weights is not None and not Path(weights).expanduser().is_absolute():
             weights = str(self._base_dir / weights)
-        spec = StudentSpec(family, arch, student["img_size"], weights)
+        spec = StudentSpec(family, arch, student["img_size"], weights, student["init"])
         return spec, DistillSpec.from_dict(distill, where=self.source)
 
     def _conditioning_names(self) -> set[str]:
@@ -276,7 +276,7 @@ class SearchSpace:
             family = self._lookup("family", branch)
             if family is ABSENT:
                 raise ConfigError(f"{src}: family: not set when {_show(branch)}")
-            for kind in ("img_size", "weights"):
+            for kind in STUDENT_KEYS:
                 names = [
                     name
                     for name in (kind, f"{family}.{kind}")

@@ -10,13 +10,19 @@ The package owns everything about students; its modules:
   variant), registered through one generic recipe;
 - :mod:`~fasnas.students.vit`, :mod:`~fasnas.students.mobilenetv3`: the families that need code;
 - :mod:`~fasnas.students.model`: :class:`Student`, :class:`DeployedStudent`,
-  :func:`create_student`, :func:`load_backbone_weights`.
+  :func:`create_student`, :func:`load_backbone_weights`;
+- how a student's weights start (``StudentSpec.init``, :data:`INITS`):
+  :mod:`~fasnas.students.weights` (``pretrained``: timm's weights, offline, and
+  ``fasnas weights pull``), :mod:`~fasnas.students.inherit` (``inherit``: slices of the
+  teacher's ViT image tower), :mod:`~fasnas.students.clip_tower` (``clip``: open_clip image
+  towers as families); :mod:`~fasnas.students.settings`: the ``students:`` config section.
 
 A *family* maps a spec's architecture parameters (``spec.arch``) and input size to a timm model
 name plus the keyword arguments that override its architecture (a :class:`TimmRecipe`). Every
-backbone is created with ``pretrained=False`` and ``num_classes=0`` (pooled features), or loads a
-local weights file named by the spec; nothing is ever downloaded. A spec that a family cannot
-build at its input size raises :class:`StudentBuildError` naming the family and the size, so
+backbone is created with ``num_classes=0`` (pooled features) and its weights start as the spec's
+``init`` says, or from a local weights file named by the spec; nothing is ever downloaded. A
+spec that a family cannot build at its input size raises :class:`StudentBuildError` naming the
+family and the size, so
 that a trial fails with a reason. Every family needs ``img_size >= 32``; a family's arch keys
 and choices are ``get_family(name).defaults`` and ``.choices`` (the table-driven ones are
 documented in ``families.json``). Example::
@@ -28,7 +34,12 @@ documented in ``families.json``). Example::
 
 from __future__ import annotations
 
-from fasnas.students import mobilenetv3, table, vit  # noqa: F401  (they register the families)
+from fasnas.students import (  # noqa: F401  (they register the families)
+    clip_tower,
+    mobilenetv3,
+    table,
+    vit,
+)
 from fasnas.students.model import (
     DeployedStudent,
     Student,
@@ -47,9 +58,10 @@ from fasnas.students.registry import (
     register_family,
     resolve_recipe,
 )
-from fasnas.students.spec import FrozenArch, StudentSpec
+from fasnas.students.spec import INITS, FrozenArch, StudentSpec
 
 __all__ = [
+    "INITS",
     "MIN_IMG_SIZE",
     "DeployedStudent",
     "Family",

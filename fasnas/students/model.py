@@ -1,15 +1,15 @@
 """Students as modules: :class:`Student`, :class:`DeployedStudent`, :func:`create_student`.
 
-Owns building a spec into a timm backbone (``pretrained=False``, ``num_classes=0``: pooled
-features) plus a 2-class head and a projection to the teacher's embedding space, loading a
-local backbone weights file (:func:`load_backbone_weights`; nothing is ever downloaded) and
+Owns building a spec into a timm backbone (``num_classes=0``: pooled features) plus a 2-class
+head and a projection to the teacher's embedding space, starting its weights as the spec's
+``init`` says (through :mod:`~fasnas.students.weights`, :mod:`~fasnas.students.inherit` and
+the open_clip towers of :mod:`~fasnas.students.clip_tower`; nothing is ever downloaded) and
 reparameterisation for inference. timm is imported only when a model is built.
 """
 
 from __future__ import annotations
 
 import copy
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,11 @@ import torch
 from torch import nn
 
 from fasnas._compat import ensure_torchvision
-from fasnas.errors import CheckpointError, ConfigError
-from fasnas.students.registry import get_family, resolve_recipe
+from fasnas.errors import ConfigError
+from fasnas.students.inherit import STUDENT_KWARGS, inherit_weights
+from fasnas.students.registry import StudentBuildError, get_family, resolve_recipe
 from fasnas.students.spec import StudentSpec
+from fasnas.students.weights import load_backbone_weights, load_pretrained
 
 
 class Student(nn.Module):
@@ -90,79 +92,58 @@ def _weights_path(spec: StudentSpec) -> str:
     return str(path)
 
 
-def _classifier_prefixes(backbone: nn.Module) -> tuple[str, ...]:
-    names = getattr(backbone, "pretrained_cfg", {}).get("classifier") or ()
-    names = (names,) if isinstance(names, str) else tuple(names)
-    return tuple(f"{name}." for name in (*names, "head_dist", "head", "fc", "classifier"))
-
-
-def load_backbone_weights(backbone: nn.Module, path: str) -> None:
-    """Load a local weights file into a ``num_classes=0`` timm backbone, strictly.
-
-    The file may be a state dict, a checkpoint dict holding one (``state_dict``, ``model``,
-    EMA), or safetensors. The model module's ``checkpoint_filter_fn`` adapts it as timm does
-    for pretrained weights (e.g. resizing a ViT position embedding); classifier weights are
-    dropped. Every remaining backbone parameter must be in the file.
-
-    Raises:
-        CheckpointError: if the file cannot be read or does not match the backbone.
-    """
-    from timm.models import load_state_dict
-
-    try:
-        state = load_state_dict(path)
-        filter_fn = getattr(sys.modules[type(backbone).__module__], "checkpoint_filter_fn", None)
-        if filter_fn is not None:
-            state = filter_fn(state, backbone)
-    except Exception as error:  # any reader failure means a bad file for the user
-        raise CheckpointError(
-            f"{path}: cannot read student weights: {type(error).__name__}: {error}"
-        ) from error
-    own = backbone.state_dict()
-    prefixes = _classifier_prefixes(backbone)
-    state = {k: v for k, v in state.items() if k in own or not k.startswith(prefixes)}
-    try:
-        missing, unexpected = backbone.load_state_dict(state, strict=False)
-    except RuntimeError as error:
-        first = str(error).strip().splitlines()
-        raise CheckpointError(
-            f"{path}: does not fit {type(backbone).__name__}: {' '.join(first[:3])}"
-        ) from error
-    if missing or unexpected:
-        raise CheckpointError(
-            f"{path}: does not fit {type(backbone).__name__}: {len(missing)} missing keys "
-            f"(first: {missing[:3]}), {len(unexpected)} unexpected keys "
-            f"(first: {unexpected[:3]})"
-        )
-
-
-def create_student(spec: StudentSpec, embed_dim: int) -> Student:
+def create_student(
+    spec: StudentSpec,
+    embed_dim: int,
+    *,
+    initialise: bool = True,
+    weights_dir: str | Path | None = None,
+    teacher_tower: Any = None,
+) -> Student:
     """Build the student described by ``spec``; ``embed_dim`` is the teacher's embedding width.
 
-    The backbone starts from random weights (seed torch first for reproducibility), or from
-    ``spec.weights`` when set (see :func:`load_backbone_weights`).
+    The architecture depends on the spec alone (``init`` included: an inheriting ``vit`` takes
+    CLIP's layout, :data:`fasnas.students.inherit.STUDENT_KWARGS`). With ``initialise``, the
+    weights then start as ``spec.init`` says: random (seed torch first for reproducibility),
+    timm's pre-trained ones (:mod:`fasnas.students.weights`, ``weights_dir`` first),
+    inherited from ``teacher_tower`` (:mod:`fasnas.students.inherit`) or the tower's CLIP
+    weights (:mod:`fasnas.students.clip_tower`); ``spec.weights``, when set, is loaded last.
+    Without it (costing, or a state dict loaded next) the weights stay random.
 
     Raises:
-        StudentBuildError: if the family cannot build ``spec`` (the message names family and
-            size).
+        StudentBuildError: if the family cannot build ``spec`` or honour its ``init`` (the
+            message names family and size, or the missing weights).
         ConfigError: if ``spec.weights`` names a missing file.
         CheckpointError: if that file cannot be loaded into the backbone.
     """
     if isinstance(embed_dim, bool) or not isinstance(embed_dim, int) or embed_dim < 1:
         raise ValueError(f"`embed_dim >= 1` must hold, but got {embed_dim!r}")
     recipe = resolve_recipe(spec)
-    weights = _weights_path(spec) if spec.weights is not None else None
+    weights = _weights_path(spec) if spec.weights is not None and initialise else None
+    if initialise and spec.init == "inherit" and teacher_tower is None:
+        raise StudentBuildError(
+            f"init inherit: {spec.label} needs the teacher's image tower (none was given)"
+        )
     ensure_torchvision()
     import timm
 
     kwargs: dict[str, Any] = {"num_classes": 0, **recipe.kwargs}
+    if spec.init == "inherit":
+        kwargs.update(STUDENT_KWARGS)
+    clip = recipe.generator is not None and spec.init == "clip"
     if recipe.generator is not None:
-        backbone = recipe.generator(recipe.name, pretrained=False, **kwargs)
+        pretrained = initialise and clip
+        backbone = recipe.generator(recipe.name, pretrained=pretrained, **kwargs)
     else:
         backbone = timm.create_model(recipe.name, pretrained=False, **kwargs)
+    if initialise and spec.init == "pretrained":
+        load_pretrained(backbone, recipe.name, None if weights_dir is None else Path(weights_dir))
+    student = Student(spec, backbone, _feature_dim(backbone), embed_dim)
+    if initialise and spec.init == "inherit":
+        inherit_weights(backbone, student.projection, teacher_tower)
     if weights is not None:
         load_backbone_weights(backbone, weights)
-    return Student(spec, backbone, _feature_dim(backbone), embed_dim)
+    return student
 
 
 class DeployedStudent(nn.Module):

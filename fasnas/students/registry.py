@@ -25,6 +25,8 @@ if TYPE_CHECKING:  # torch stays unimported here: the registry is pure data
     from torch import nn
 
 MIN_IMG_SIZE = 32
+TIMM_INITS = ("scratch", "pretrained")
+"""What a timm family honours: random weights, or timm's pre-trained ones."""
 
 
 class StudentBuildError(ConfigError, ValueError):
@@ -64,6 +66,7 @@ class Family:
         defaults: every arch key the family accepts, with its default value.
         choices: allowed values of enumerated arch keys.
         reparameterizable: whether the backbone must be reparameterised before costing/export.
+        inits: the ``StudentSpec.init`` values the family can honour.
     """
 
     name: str
@@ -71,6 +74,7 @@ class Family:
     defaults: Mapping[str, Any]
     choices: Mapping[str, tuple[Any, ...]]
     reparameterizable: bool = False
+    inits: tuple[str, ...] = TIMM_INITS
 
     def full_arch(self, arch: Mapping[str, Any]) -> dict[str, Any]:
         """``arch`` with defaults filled in, after checking keys, types and choices.
@@ -114,6 +118,7 @@ def register_family(
     defaults: Mapping[str, Any] | None = None,
     choices: Mapping[str, tuple[Any, ...]] | None = None,
     reparameterizable: bool = False,
+    inits: tuple[str, ...] = TIMM_INITS,
 ) -> Callable[[Resolver], Resolver]:
     """Decorator registering a resolver ``(arch, img_size) -> TimmRecipe`` as family ``name``.
 
@@ -122,6 +127,7 @@ def register_family(
         defaults: every arch key the family accepts, with its default (none if omitted).
         choices: allowed values of enumerated arch keys (each default must be among them).
         reparameterizable: fuse branches (``timm.utils.reparameterize_model``) before costing.
+        inits: the ``StudentSpec.init`` values the family honours.
     """
     if "." in name or not name:
         raise ValueError(f"family names must be non-empty and dot-free, got {name!r}")
@@ -134,7 +140,7 @@ def register_family(
     def decorate(resolve: Resolver) -> Resolver:
         if name in _FAMILIES:
             raise ValueError(f"family {name!r} is already registered")
-        _FAMILIES[name] = Family(name, resolve, defaults, choices, reparameterizable)
+        _FAMILIES[name] = Family(name, resolve, defaults, choices, reparameterizable, tuple(inits))
         return resolve
 
     return decorate
@@ -177,6 +183,9 @@ class BuildTarget(Protocol):
     @property
     def label(self) -> str: ...
 
+    @property
+    def init(self) -> str: ...
+
 
 def resolve_recipe(spec: BuildTarget) -> TimmRecipe:
     """The timm recipe of ``spec`` (a StudentSpec), after checking its arch and input size.
@@ -191,6 +200,12 @@ def resolve_recipe(spec: BuildTarget) -> TimmRecipe:
     try:
         if spec.img_size < MIN_IMG_SIZE:
             raise size_error(spec.img_size, f"img_size >= {MIN_IMG_SIZE}")
+        init = getattr(spec, "init", "scratch")
+        if init not in family.inits:
+            raise StudentBuildError(
+                f"init {init!r}: not something this family can honour; it takes "
+                f"{list(family.inits)}"
+            )
         return family.resolve(family.full_arch(spec.arch), spec.img_size)
     except StudentBuildError as error:
         raise StudentBuildError(

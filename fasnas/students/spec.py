@@ -19,6 +19,12 @@ from fasnas.students.registry import resolve_recipe
 
 _SCALAR_TYPES = (type(None), bool, int, float, str)
 
+INITS = ("scratch", "pretrained", "inherit", "clip")
+"""How a student's weights start: random, timm's ImageNet weights (offline,
+:mod:`fasnas.students.weights`), inherited from the teacher's image tower
+(:mod:`fasnas.students.inherit`), or an open_clip tower's CLIP weights
+(:mod:`fasnas.students.clip_tower`)."""
+
 
 class FrozenArch(Mapping[str, Any]):
     """An immutable, hashable mapping of architecture parameters, kept sorted by key."""
@@ -72,12 +78,15 @@ class StudentSpec:
         img_size: square input size in pixels.
         weights: optional local file with backbone weights (a timm/PyTorch state dict or
             safetensors file); never downloaded.
+        init: how the weights start, one of :data:`INITS` (``spec.weights``, when set, is
+            loaded over them).
     """
 
     family: str
     arch: Mapping[str, Any] = field(default_factory=dict)
     img_size: int = 224
     weights: str | None = None
+    init: str = "scratch"
 
     def __post_init__(self) -> None:
         if not isinstance(self.family, str) or not self.family:
@@ -94,6 +103,10 @@ class StudentSpec:
                 raise ConfigError(
                     f"StudentSpec.weights: expected a file path, got {self.weights!r}"
                 )
+        if self.init not in INITS:
+            raise ConfigError(
+                f"StudentSpec.init: expected one of {list(INITS)}, got {self.init!r}"
+            )
 
     @property
     def timm_name(self) -> str:
@@ -102,9 +115,12 @@ class StudentSpec:
 
     @property
     def label(self) -> str:
-        """A short human-readable name, e.g. ``mobilenetv3(variant=small,width=0.5)@64``."""
+        """A short human-readable name, e.g. ``mobilenetv3(variant=small,width=0.5)@64``
+        (``+pretrained``, ``+inherit`` or ``+clip`` appended when the weights do not start
+        from scratch)."""
         params = ",".join(f"{key}={value}" for key, value in self.arch.items())
-        return f"{self.family}({params})@{self.img_size}"
+        init = "" if self.init == "scratch" else f"+{self.init}"
+        return f"{self.family}({params})@{self.img_size}{init}"
 
     def to_dict(self) -> dict[str, Any]:
         """A plain JSON-serialisable dict; :meth:`from_dict` inverts it."""
@@ -113,6 +129,7 @@ class StudentSpec:
             "arch": dict(self.arch),
             "img_size": self.img_size,
             "weights": self.weights,
+            "init": self.init,
         }
 
     @classmethod
@@ -124,7 +141,7 @@ class StudentSpec:
         """
         if not isinstance(data, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {data!r}")
-        known = ("family", "arch", "img_size", "weights")
+        known = ("family", "arch", "img_size", "weights", "init")
         for key in data:
             if key not in known:
                 raise ConfigError(f"{where}.{key}: unknown key; expected one of {list(known)}")
@@ -136,4 +153,5 @@ class StudentSpec:
             arch=data.get("arch") or {},
             img_size=data["img_size"],
             weights=data.get("weights"),
+            init=data.get("init", "scratch"),
         )

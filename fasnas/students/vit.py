@@ -1,7 +1,8 @@
 """The ``vit`` family: timm's VisionTransformer (ViT-Ti / DeiT-Ti) with a searchable shape.
 
 Owns the family's arch keys (``variant`` in vit, deit, deit_distilled; ``depth``,
-``embed_dim``, ``num_heads``, ``patch_size``, ``mlp_ratio``) and their rules: every size >= 1,
+``embed_dim``, ``num_heads``, ``patch_size``, ``mlp_ratio``; ``act`` in gelu, quick_gelu, the
+latter to match an OpenAI CLIP teacher for ``init: inherit``) and their rules: every size >= 1,
 ``mlp_ratio > 0``, ``embed_dim % num_heads == 0`` and ``img_size % patch_size == 0``. Code rather
 than a ``families.json`` table, because the shape is free rather than a list of timm names.
 """
@@ -29,8 +30,10 @@ _VIT_NAMES = {
         "num_heads": 3,
         "patch_size": 16,
         "mlp_ratio": 4.0,
+        "act": "gelu",
     },
-    choices={"variant": tuple(_VIT_NAMES)},
+    choices={"variant": tuple(_VIT_NAMES), "act": ("gelu", "quick_gelu")},
+    inits=("scratch", "pretrained", "inherit"),
 )
 def _vit(arch: Mapping[str, Any], img_size: int) -> TimmRecipe:
     """timm VisionTransformer (ViT-Ti/DeiT-Ti) with depth, width, heads, patch and MLP ratio.
@@ -58,4 +61,6 @@ def _vit(arch: Mapping[str, Any], img_size: int) -> TimmRecipe:
         "mlp_ratio": float(ratio),
         "img_size": img_size,
     }
+    if arch["act"] != "gelu":
+        kwargs["act_layer"] = arch["act"]
     return TimmRecipe(_VIT_NAMES[arch["variant"]], kwargs)

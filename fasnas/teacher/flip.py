@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -63,6 +63,20 @@ VARIANTS = ("flip-v", "flip-it", "flip-mcl")
 
 BOTTLENECK_DIM = 512  # FLIP-V feature_embedder output
 DROPOUT = 0.5  # FLIP-V feature_embedder dropout
+
+
+class ImageTower(NamedTuple):
+    """A teacher's image tower and the linear map from its pooled feature to the embedding.
+
+    Attributes:
+        visual: the open_clip image tower (a ``VisionTransformer`` for ViT teachers).
+        proj_weight: ``(embed_dim, width)``, as an ``nn.Linear`` weight.
+        proj_bias: ``(embed_dim,)``, or None (CLIP's ``proj`` has none).
+    """
+
+    visual: nn.Module
+    proj_weight: torch.Tensor
+    proj_bias: torch.Tensor | None
 
 
 def _image_size(visual: nn.Module, model_name: str) -> int:
@@ -295,6 +309,19 @@ class FlipTeacher(nn.Module):
         nce = info_nce_loss(self.image_mlp(image_1), self.image_mlp(image_2))
         mse = prompt_consistency_loss(image_1, image_2, self.prompt_text_embeddings(), labels, rng)
         return nce, mse
+
+    def image_tower(self) -> ImageTower:
+        """The image tower and the projection into :meth:`embed`'s space, for a student that
+        inherits from it (:mod:`fasnas.students.inherit`): ``proj`` for FLIP-IT/MCL, the
+        bottleneck for FLIP-V (whose ReLU and dropout follow)."""
+        if self.variant == "flip-v":
+            bottleneck = self.bottleneck
+            return ImageTower(self.visual, bottleneck.weight.detach(), bottleneck.bias.detach())
+        visual = self.clip.visual
+        proj = getattr(visual, "proj", None)
+        if proj is None:  # a ModifiedResNet: attention pooling, no proj (inherit refuses it)
+            return ImageTower(visual, torch.empty(0, 0), None)
+        return ImageTower(visual, proj.detach().t(), None)
 
     def extra_repr(self) -> str:
         return (

@@ -21,7 +21,6 @@ DEFAULT_MODELS = [
     "efficientnet_b0",
     "resnet18",
     "vit_tiny_patch16_224",
-    "deit_tiny_patch16_224",
     "levit_128s",
     "fastvit_t8",
     "repvit_m0_9",
@@ -63,7 +62,7 @@ def test_defaults_are_the_issue_list_three_seeds_and_224(tmp_path) -> None:
     assert (ce.w_kd, ce.w_feat, ce.w_text) == (0.0, 0.0, 0.0)
     assert ce.iterations == settings.distill.iterations and ce.lr == settings.distill.lr
     entries = settings.entries()
-    assert len(entries) == 10 * 2 * 3
+    assert len(entries) == 9 * 2 * 3
     assert [(e.kd, e.seed) for e in entries[:6]] == [
         (False, 0),
         (False, 1),
@@ -100,6 +99,77 @@ def test_bad_bench_sections_are_one_line_config_errors(tmp_path, bench, message)
     with pytest.raises(ConfigError, match=message) as caught:
         write_config(tmp_path, tmp_path, bench=bench)  # refused when the config loads
     assert "\n" not in str(caught.value)
+
+
+@pytest.fixture
+def empty_hf_cache(tmp_path, monkeypatch) -> Path:
+    hub = tmp_path / "hf-hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    return hub
+
+
+def test_init_is_pretrained_where_the_weights_exist(tmp_path, empty_hf_cache) -> None:
+    import torch
+
+    bench = "{models: [mobilenetv3_small_100, resnet18], seeds: [0], img_size: 32}"
+    settings = write_config(tmp_path, tmp_path, bench=bench).bench
+    assert dict(settings.inits) == {"mobilenetv3_small_100": "scratch", "resnet18": "scratch"}
+    weights = tmp_path / "weights"  # students.weights_dir's default: beside the config
+    weights.mkdir()
+    torch.save({}, weights / "resnet18.pth")  # found by name; loaded only when a run trains
+    settings = write_config(tmp_path, tmp_path, bench=bench).bench
+    assert settings.weights_dir == weights.resolve()
+    inits = {e.model: e.student_spec.init for e in settings.entries()}
+    assert inits == {"mobilenetv3_small_100": "scratch", "resnet18": "pretrained"}
+    assert settings.record()["init"] == inits
+    forced = bench.replace("}", ", init: scratch}")
+    settings = write_config(tmp_path, tmp_path, bench=forced).bench
+    assert {e.student_spec.init for e in settings.entries()} == {"scratch"}
+
+
+def test_missing_pretrained_weights_are_refused_before_anything_is_written(
+    tmp_path, empty_hf_cache, capsys
+) -> None:
+    from fasnas.cli import main
+
+    bench = "{models: [resnet18], seeds: [0], img_size: 32, init: pretrained}"
+    with pytest.raises(ConfigError) as caught:
+        write_config(tmp_path, tmp_path, bench=bench)
+    message = str(caught.value)
+    assert "\n" not in message and "study.yaml: bench.init: init pretrained:" in message
+    assert f"{tmp_path / 'weights'}/resnet18.safetensors|.pth" in message
+    assert str(empty_hf_cache) in message
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["bench", str(tmp_path / "study.yaml")]) == 2
+    assert "bench.init: init pretrained: no weights for timm model 'resnet18'" in (
+        capsys.readouterr().err
+    )
+    assert sorted(tmp_path.rglob("*")) == before
+    with pytest.raises(ConfigError, match=r"bench\.init: expected one of \['scratch'"):
+        write_config(tmp_path, tmp_path, bench="{init: inherit}")
+
+
+def test_baselines_take_the_spaces_fixed_training_unless_bench_sets_it(tmp_path) -> None:
+    space = tmp_path / "space.yaml"
+    space.write_text(
+        "version: 1\nparams:\n  family: {type: categorical, choices: [resnet]}\n"
+        "fixed:\n  img_size: 32\n  iterations: 77\n  batch_per_group: 5\n  lr: 0.5\n"
+    )
+    folder = tmp_path / "study"
+    folder.mkdir()
+    text = STUDY.format(root=tmp_path, bench="{models: [resnet18], img_size: 32}")
+    (folder / "study.yaml").write_text(text + f"space: {space}\n")
+    settings = load_config(folder / "study.yaml").bench
+    assert (settings.distill.iterations, settings.distill.batch_per_group) == (77, 5)
+    assert settings.ce_distill.iterations == 77
+    assert settings.distill.lr == 1.0e-3  # only the training length and batch are taken
+    bench = "{models: [resnet18], img_size: 32, distill: {iterations: 9}}"
+    (folder / "study.yaml").write_text(
+        STUDY.format(root=tmp_path, bench=bench) + f"space: {space}\n"
+    )
+    settings = load_config(folder / "study.yaml").bench
+    assert (settings.distill.iterations, settings.distill.batch_per_group) == (9, 5)
 
 
 def test_an_unknown_model_name_is_refused() -> None:

@@ -309,6 +309,17 @@ def test_the_mcio_template_is_a_valid_config() -> None:
     stopper = build_early_stopper(config.early_stopping, None, config.protocols, "test-eer")
     assert stopper is not None
     assert config.protocols == ("M", "C", "I", "O") and config.data.size == 224
+    assert config.data.celeb  # as FLIP trains every MCIO protocol
+    assert config.weights_dir == Path("/shared/fasnas/weights")
+    space = SearchSpace.load(config.space)
+    inits = {p.name: p.choices for p in space.params if p.name.endswith("init")}
+    assert inits["vit.init"] == ("scratch", "inherit") and inits["clip.init"] == (
+        "scratch",
+        "clip",
+    )
+    assert inits["init"] == ("scratch", "pretrained")
+    # the baselines train like the search: the space's fixed iterations
+    assert config.bench.init is None and config.bench.distill.iterations == 2000
 
 
 def test_budgets_are_global_and_timeouts_are_deadlines(tmp_path) -> None:

@@ -99,7 +99,9 @@ def test_every_family_of_every_space_builds_and_runs(path: Path, family: str) ->
     trial = study.ask()
     student_spec, distill_spec = space.suggest(trial)
     assert student_spec.family == family and student_spec.img_size == size
-    student = create_student(student_spec, embed_dim=EMBED_DIM).eval()
+    # the architecture only: a sampled init (pretrained, inherit, clip) needs weights that the
+    # tests do not have (tests/students/test_weights.py, test_inherit.py, test_clip_tower.py)
+    student = create_student(student_spec, embed_dim=EMBED_DIM, initialise=False).eval()
     with torch.no_grad():
         logits, embedding = student(torch.randn(2, 3, size, size))
     assert logits.shape == (2, 2) and embedding.shape == (2, EMBED_DIM)
@@ -280,3 +282,38 @@ def test_relative_weights_are_relative_to_the_yaml(tmp_path: Path) -> None:
     missing = text.replace("w.pth}", "gone.pth}")
     with pytest.raises(ConfigError, match=r"fixed\.resnet\.weights: weights file .*gone\.pth"):
         SearchSpace.load(_write(tmp_path, missing, "m.yaml"))
+
+
+def test_init_is_a_searched_dimension(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+        version: 1
+        params:
+          family: {type: categorical, choices: [vit, resnet]}
+          resnet.init: {type: categorical, choices: [scratch, pretrained]}
+          vit.init: {type: categorical, choices: [scratch, inherit]}
+        fixed:
+          img_size: 32
+        """,
+    )
+    space = SearchSpace.load(path)
+    assert space.size() == 4
+    spec, _ = space.suggest(optuna.trial.FixedTrial({"family": "vit", "vit.init": "inherit"}))
+    assert spec.init == "inherit" and spec.family == "vit"
+    spec, _ = space.fixed({"family": "resnet", "resnet.init": "pretrained"})
+    assert spec.init == "pretrained"
+    bad = _write(
+        tmp_path,
+        """
+        version: 1
+        params:
+          family: {type: categorical, choices: [resnet]}
+          resnet.init: {type: categorical, choices: [scratch, inherit]}
+        fixed:
+          img_size: 32
+        """,
+        "bad.yaml",
+    )
+    with pytest.raises(ConfigError, match=r"params\.resnet\.init\.choices\[1\]: expected one of"):
+        SearchSpace.load(bad)

@@ -1,5 +1,6 @@
 """Tests for the families: every registered one builds and runs; the families.json table;
-the code families (fasnas/students/vit.py, fasnas/students/mobilenetv3.py).
+the code families (fasnas/students/vit.py, fasnas/students/mobilenetv3.py,
+fasnas/students/clip_tower.py).
 
 ``test_every_family_builds_and_runs`` is parametrized over ``list_families()``, so a family
 added to ``fasnas/students/families.json`` is covered without touching this file.
@@ -36,6 +37,7 @@ IMG_SIZE = 32
 SMALLEST_ARCH: dict[str, dict[str, Any]] = {
     "vit": {"depth": 1, "embed_dim": 32, "num_heads": 2, "patch_size": 8},
     "mobilenetv3": {"variant": "small", "width": 0.5},
+    "clip": {"model": "ViT-S-16"},  # any open_clip tower (tests/students/test_clip_tower.py)
 }
 
 
@@ -52,6 +54,16 @@ def test_every_family_builds_and_runs(family: str) -> None:
     assert features.shape == (2, student.num_features)
     assert logits.shape == (2, 2) and embedding.shape == (2, EMBED_DIM)
     assert torch.isfinite(logits).all() and torch.isfinite(embedding).all()
+
+
+@pytest.mark.parametrize("family", list_families())
+def test_every_family_declares_the_inits_it_honours(family: str) -> None:
+    inits = get_family(family).inits
+    assert inits[0] == "scratch" and set(inits) <= {"scratch", "pretrained", "inherit", "clip"}
+    for init in {"scratch", "pretrained", "inherit", "clip"} - set(inits):
+        spec = StudentSpec(family, SMALLEST_ARCH.get(family, {}), IMG_SIZE, init=init)
+        with pytest.raises(StudentBuildError, match=f"init {init!r}: not something"):
+            check_spec(spec)
 
 
 def test_every_table_name_is_a_timm_model() -> None:

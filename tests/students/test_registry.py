@@ -25,6 +25,7 @@ def test_registry_lists_every_family_with_wildcards() -> None:
     assert list_families() == sorted(
         [
             "vit",
+            "clip",
             "mobilenetv3",
             "mobilenetv4",
             "efficientnet",

@@ -40,3 +40,16 @@ def test_spec_json_round_trip() -> None:
 def test_spec_from_dict_errors(data: dict[str, Any], match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         StudentSpec.from_dict(data, where="trial")
+
+
+def test_init_is_recorded_and_shown() -> None:
+    spec = StudentSpec("vit", TINY_VIT, 32, init="inherit")
+    assert spec.to_dict()["init"] == "inherit"
+    assert StudentSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert spec.label.endswith("@32+inherit")
+    assert StudentSpec("vit", TINY_VIT, 32).label.endswith("@32")  # scratch: as before
+    # a spec recorded before `init` existed reads back as scratch
+    old = {"family": "vit", "arch": TINY_VIT, "img_size": 32, "weights": None}
+    assert StudentSpec.from_dict(old).init == "scratch"
+    with pytest.raises(ConfigError, match=r"StudentSpec\.init: expected one of \['scratch'"):
+        StudentSpec("vit", TINY_VIT, 32, init="imagenet")
