@@ -77,7 +77,6 @@ def trial_seed(study_seed: int, trial_number: int) -> int:
 
 def describe_failure(error: BaseException) -> str:
     """A short, stable reason for a failed trial."""
-    from fasnas.students import StudentBuildError
     from fasnas.train import NonFiniteLossError
 
     if isinstance(error, NonFiniteLossError):
@@ -178,9 +177,8 @@ class StudentObjective:
         return self._towers[protocol]
 
     def _outputs(self, protocol: str, frames, teacher_sha256: str):
-        """The cached teacher outputs of ``frames``; built here first (under a per-server
-        lock, :func:`~fasnas.teacher.cache.ensure_protocol_cache`) when this server's cache
-        folder has none or a stale one, as on a new server of a multi-server study."""
+        """The cached teacher outputs of ``frames``, built here first (per-server lock:
+        :func:`~fasnas.teacher.cache.ensure_protocol_cache`) when the cache is missing or stale."""
         config = self.config
         where = (config.data.cache_dir, protocol, frames, teacher_sha256)
         try:
@@ -218,9 +216,7 @@ class StudentObjective:
         view = prepared.resident.view(frames) if prepared.resident is not None else None
         if view is not None and outputs is not None:
             outputs = view
-        model = student
-        if self.config.search.compile:
-            model = torch.compile(student)
+        model = torch.compile(student) if self.config.search.compile else student
         loss_fn = training_loss(model, distill, outputs, online_teacher=prepared.teacher)
         fitted = fit(
             student,
