@@ -33,6 +33,7 @@ from fasnas.search.session import (
     BENCH,
     CONFIRM,
     SEARCH,
+    STUDY_WAIT_S,
     Role,
     StudySession,
     check_budget_options,
@@ -153,7 +154,7 @@ def attach_worker(
     if device is not None:
         check_device(device, "--device")
         config = dataclasses.replace(config, device=device)
-    session = open_session(config, role=role, storage=storage)
+    session = open_session(config, role=role, storage=storage, wait_s=STUDY_WAIT_S)
     result = run_worker(session, index=index, echo=echo or _echo_default())
     return StudyOutcome(result.exit_code, [result.summary()])
 
