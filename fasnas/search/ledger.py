@@ -74,7 +74,8 @@ def ledger_id(storage: Any, study_name: str) -> int:
             return found
         except Exception as error:  # noqa: BLE001 - driver errors of a creation race vary
             if not is_race(error) and not isinstance(error, KeyError):
-                raise StorageError(f"cannot open the ledger {name!r}: {one_line(error)}") from error
+                message = f"cannot open the ledger {name!r}: {one_line(error)}"
+                raise StorageError(message) from error
             last = error
             backoff(attempt)
     raise StorageError(f"cannot open the ledger {name!r}: {one_line(last) if last else '?'}")

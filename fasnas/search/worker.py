@@ -36,8 +36,8 @@ from typing import Any
 
 from fasnas import record
 from fasnas.objective import StudentObjective, TrialFailed
-from fasnas.search.budget import Budget
 from fasnas.search import ledger
+from fasnas.search.budget import Budget
 from fasnas.search.early_stop import build_early_stopper
 from fasnas.search.recovery import process_start, this_host
 from fasnas.search.session import StudySession

@@ -120,9 +120,7 @@ def open_storage(
     path = scheme.local_file(url)
     if path is not None:
         if must_exist and not path.is_file():
-            raise MissingStudyError(
-                f"{where}: no such file; create it with `fasnas study start`"
-            )
+            raise MissingStudyError(f"{where}: no such file; create it with `fasnas study start`")
         if not path.parent.is_dir():
             raise StorageError(f"{where}: folder {path.parent} does not exist")
         if writable and path.exists():

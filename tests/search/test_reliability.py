@@ -9,10 +9,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import optuna
