@@ -9,7 +9,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -19,6 +23,7 @@ from optuna.trial import TrialState
 
 from fasnas import record
 from fasnas.search import ledger
+from fasnas.search.recovery import this_host
 from fasnas.storage import open_storage
 
 pytestmark = pytest.mark.slow
@@ -71,3 +76,59 @@ def test_eight_starts_and_eight_workers_explore_eight_points(kind, request, tmp_
     assert sorted(e.number for e in entries if record.TrialRecord.of(e).claim is None) == list(
         range(2 * N)
     )
+
+
+RECOVER = """
+import json, sys, time
+import optuna
+from fasnas.search.recovery import recover
+from fasnas.storage import open_storage
+url, at = sys.argv[1], float(sys.argv[2])
+study = optuna.load_study(study_name="rec", storage=open_storage(url, must_exist=True))
+while time.time() < at:
+    time.sleep(0.001)
+report = recover(study, grace_period=30, max_retries=3, unrecorded_after=0.0)
+print(json.dumps(report.retried))
+"""
+
+
+def _dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def _lost_trials(study) -> None:
+    """Trial 0 interrupted (FAIL), 1 RUNNING with a dead worker, 2 RUNNING with no record."""
+    interrupted = study.ask()
+    interrupted.suggest_float("x", 0.0, 1.0)
+    interrupted.set_user_attr("fail_reason", "interrupted")
+    study.tell(interrupted, state=TrialState.FAIL)
+    dead = study.ask()
+    dead.suggest_float("x", 0.0, 1.0)
+    dead.set_user_attr("worker", {"host": this_host(), "pid": _dead_pid()})
+    study.ask().suggest_float("x", 0.0, 1.0)
+
+
+@pytest.mark.parametrize("kind", STORAGES)
+def test_eight_concurrent_recoveries_retry_each_lost_trial_once(kind, request, tmp_path) -> None:
+    url = _url(kind, tmp_path, _storage_kind(request, kind), "recoveries")
+    storage = open_storage(url)
+    study = optuna.create_study(study_name="rec", storage=storage, directions=["minimize"] * 2)
+    _lost_trials(study)
+    at = time.time() + 10  # every process has imported and opened the study by then
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RECOVER, url, str(at)], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(N)
+    ]
+    reports = [json.loads(p.communicate(timeout=120)[0]) for p in processes]
+    assert [p.returncode for p in processes] == [0] * N
+    retried = sorted(original for report in reports for original, _ in report)
+    assert retried == [0, 1, 2]
+    trials = optuna.load_study(study_name="rec", storage=storage).trials
+    retries = [t for t in trials if record.TrialRecord.of(t).is_retry]
+    assert sorted(record.TrialRecord.of(t).retry_of for t in retries) == [0, 1, 2]
+    assert all(t.state == TrialState.WAITING for t in retries)
+    assert [t.state for t in trials[:3]] == [TrialState.FAIL] * 3
