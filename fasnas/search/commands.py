@@ -28,7 +28,7 @@ from fasnas.errors import ConfigError
 from fasnas.search import confirm
 from fasnas.search.bench import completed_keys, enqueue_entries
 from fasnas.search.processes import assign_devices, check_devices, spawn_workers
-from fasnas.search.recovery import recover
+from fasnas.search.recovery import last_trial_of, recover
 from fasnas.search.session import (
     BENCH,
     CONFIRM,
@@ -102,7 +102,12 @@ def _run_local(session: StudySession, count: int, storage: str | None, echo: Ech
             echo(f"devices: worker 0 -> {device}")
         return run_worker(session, index=0, echo=echo).exit_code
     return spawn_workers(
-        session.config, count, storage=storage, role_flag=session.role.worker_flag, echo=echo
+        session.config,
+        count,
+        storage=storage,
+        role_flag=session.role.worker_flag,
+        echo=echo,
+        trial_of=lambda pid: last_trial_of(session.study, pid),
     )
 
 

@@ -147,6 +147,18 @@ def stale_reason(
     return None
 
 
+def last_trial_of(study, pid: int, host: str | None = None) -> int | None:
+    """The number of the last trial that process ``pid`` on ``host`` (this host) ran, or None."""
+    host = host or this_host()
+    numbers = [
+        trial.number
+        for trial in study.get_trials(deepcopy=False)
+        if record.TrialRecord.of(trial).worker.get("pid") == pid
+        and record.TrialRecord.of(trial).worker.get("host") == host
+    ]
+    return max(numbers, default=None)
+
+
 def trial_by_number(study, number: int):
     """The ``FrozenTrial`` numbered ``number`` in ``study``, read from its storage."""
     storage = study._storage

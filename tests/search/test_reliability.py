@@ -5,12 +5,15 @@
   parameter sets, on a journal file, SQLite and PostgreSQL.
 - Exactly one retry: 8 processes recovering the same lost trials at the same instant enqueue
   one retry per lost trial, on the three storages.
+- No orphans: ``kill -9`` of ``study start`` ends its workers; the parent named the worker that
+  was killed before it; ``study resume`` then recovers both lost trials.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -22,6 +25,7 @@ import pytest
 from optuna.trial import TrialState
 
 from fasnas import record
+from fasnas.cli import main
 from fasnas.search import ledger
 from fasnas.search.recovery import this_host
 from fasnas.storage import open_storage
@@ -132,3 +136,61 @@ def test_eight_concurrent_recoveries_retry_each_lost_trial_once(kind, request, t
     assert sorted(record.TrialRecord.of(t).retry_of for t in retries) == [0, 1, 2]
     assert all(t.state == TrialState.WAITING for t in retries)
     assert [t.state for t in trials[:3]] == [TrialState.FAIL] * 3
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _running_workers(study, count: int, pid: int | None = None) -> dict[int, int] | None:
+    """``{pid: trial number}`` once ``count`` trials run with a worker record (of ``pid``)."""
+    running = {
+        t.user_attrs["worker"]["pid"]: t.number
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if "worker" in t.user_attrs and pid in (None, t.user_attrs["worker"]["pid"])
+    }
+    return running if len(running) >= count else None
+
+
+def test_killing_the_start_parent_leaves_no_worker_and_resume_recovers(tmp_path) -> None:
+    path = pg.tiny_study(tmp_path, iterations=60, n_trials=3)
+    parent = pg.fasnas_process("study", "start", str(path), "--workers", "2")
+    try:
+        study = pg.wait_for(lambda: _study_of(path), 120, what="the study")
+        running = pg.wait_for(lambda: _running_workers(study, 2), 240, what="2 running trials")
+        victim, other = sorted(running)
+        os.kill(victim, signal.SIGKILL)  # one worker dies: the parent names it
+        pg.wait_for(lambda: not _alive(victim), 30, what="the killed worker to end")
+        current = pg.wait_for(lambda: _running_workers(study, 1, other), 60, what="its trial")
+        os.kill(parent.pid, signal.SIGKILL)  # then the parent: its other worker follows it
+        pg.wait_for(lambda: not _alive(other), 60, what="the orphan to end")
+        out, _ = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    line = f"(pid {victim}) was killed by SIGKILL during trial {running[victim]}"
+    assert line in out, out
+    assert main(["study", "resume", str(path)]) == 0
+    trials = _study_of(path).trials
+    assert TrialState.RUNNING not in [t.state for t in trials]
+    assert TrialState.WAITING not in [t.state for t in trials]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 3
+    # the orphan got SIGTERM from the kernel: its trial was failed as interrupted, not finished
+    assert trials[current[other]].user_attrs["fail_reason"] == "interrupted"
+    for number in (running[victim], current[other]):  # both lost trials came back as retries
+        assert trials[number].state == TrialState.FAIL
+        assert any(record.TrialRecord.of(t).retry_of == number for t in complete)
+
+
+def _study_of(path: Path):
+    url = f"journal:{path.parent / 'tiny.journal'}"
+    try:
+        return optuna.load_study(study_name="tiny", storage=open_storage(url, must_exist=True))
+    except Exception:  # noqa: BLE001 - not created yet
+        return None
