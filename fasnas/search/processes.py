@@ -31,7 +31,8 @@ from fasnas.device import check_device
 from fasnas.search.worker import EXIT_INTERRUPTED, InterruptGuard
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-TrialOf = Callable[[int], "int | None"]  # pid -> the number of the trial it ran last
+# pid -> (number of the last trial it ran, whether that trial was still running), or None
+TrialOf = Callable[[int], "tuple[int, bool] | None"]
 
 
 def _libc() -> Any:
@@ -59,8 +60,11 @@ def die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def exit_line(index: int, pid: int, code: int, trial: int | None) -> str | None:
-    """The line saying how worker ``index`` exited, or None when it exited normally."""
+def exit_line(
+    index: int, pid: int, code: int, trial: int | None, running: bool = True
+) -> str | None:
+    """The line saying how worker ``index`` exited, or None when it exited normally;
+    ``trial`` is the last trial it ran, ``running`` whether it was still running then."""
     if code in (0, EXIT_INTERRUPTED):
         return None
     if code < 0:
@@ -69,6 +73,8 @@ def exit_line(index: int, pid: int, code: int, trial: int | None) -> str | None:
         how = f"exited with code {code}"
     if trial is None:
         return f"worker {index} (pid {pid}) {how}; it ran no trial"
+    if not running:
+        return f"worker {index} (pid {pid}) {how} after trial {trial}"
     return (
         f"worker {index} (pid {pid}) {how} during trial {trial}; "
         "`fasnas study resume` retries it if it was lost"
@@ -184,11 +190,12 @@ def _wait_all(processes: list[Any], echo: Callable[[str], Any], trial_of: TrialO
             if codes[index] is not None or process.poll() is None:
                 continue
             codes[index] = process.returncode
-            trial = None
+            last = None
             if trial_of is not None and process.returncode not in (0, EXIT_INTERRUPTED):
                 with contextlib.suppress(Exception):
-                    trial = trial_of(process.pid)
-            line = exit_line(index, process.pid, process.returncode, trial)
+                    last = trial_of(process.pid)
+            trial, running = last if last is not None else (None, True)
+            line = exit_line(index, process.pid, process.returncode, trial, running)
             if line is not None:
                 echo(line)
         time.sleep(0.2)

@@ -147,16 +147,22 @@ def stale_reason(
     return None
 
 
-def last_trial_of(study, pid: int, host: str | None = None) -> int | None:
-    """The number of the last trial that process ``pid`` on ``host`` (this host) ran, or None."""
+def last_trial_of(study, pid: int, host: str | None = None) -> tuple[int, bool] | None:
+    """``(number, still RUNNING)`` of the last trial that process ``pid`` on ``host`` (this
+    host) ran, or None when it ran none."""
+    from optuna.trial import TrialState
+
     host = host or this_host()
-    numbers = [
-        trial.number
+    ran = [
+        trial
         for trial in study.get_trials(deepcopy=False)
         if record.TrialRecord.of(trial).worker.get("pid") == pid
         and record.TrialRecord.of(trial).worker.get("host") == host
     ]
-    return max(numbers, default=None)
+    if not ran:
+        return None
+    last = max(ran, key=lambda trial: trial.number)
+    return last.number, last.state == TrialState.RUNNING
 
 
 def trial_by_number(study, number: int):

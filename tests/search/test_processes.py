@@ -20,6 +20,10 @@ def test_one_line_per_abnormal_exit() -> None:
         "`fasnas study resume` retries it if it was lost"
     )
     assert exit_line(2, 33, 2, None) == "worker 2 (pid 33) exited with code 2; it ran no trial"
+    assert (
+        exit_line(3, 44, 1, 7, running=False)
+        == "worker 3 (pid 44) exited with code 1 after trial 7"
+    )
 
 
 PARENT = """
