@@ -40,7 +40,9 @@ def test_search_settings_defaults_and_errors(tmp_path) -> None:
         3,
     )
     bad = {
-        "{samplr: tpe}": r"search.samplr: unknown key; valid keys are \['compile', 'device_memory_share'",
+        "{samplr: tpe}": (
+            r"search.samplr: unknown key; valid keys are \['compile', 'device_memory_share'"
+        ),
         "{sampler: cmaes}": r"search.sampler: expected one of \['nsga2'",
         "{workers: 0}": r"search.workers: expected an integer >= 1, got 0",
         "{n_trials: -2}": r"search.n_trials: expected a positive number or null, got -2",
