@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -160,21 +161,24 @@ def _running_workers(study, count: int, pid: int | None = None) -> dict[int, int
 def test_killing_the_start_parent_leaves_no_worker_and_resume_recovers(tmp_path) -> None:
     path = pg.tiny_study(tmp_path, iterations=60, n_trials=3)
     parent = pg.fasnas_process("study", "start", str(path), "--workers", "2")
+    lines: list[str] = []  # the parent's (and its workers') output, read as it comes
+    reader = threading.Thread(target=lambda: lines.extend(parent.stdout), daemon=True)
+    reader.start()
     try:
         study = pg.wait_for(lambda: _study_of(path), 120, what="the study")
         running = pg.wait_for(lambda: _running_workers(study, 2), 240, what="2 running trials")
         victim, other = sorted(running)
         os.kill(victim, signal.SIGKILL)  # one worker dies: the parent names it
-        pg.wait_for(lambda: not _alive(victim), 30, what="the killed worker to end")
+        said = f"(pid {victim}) was killed by SIGKILL during trial {running[victim]}"
+        pg.wait_for(lambda: any(said in line for line in lines), 60, what=said)
         current = pg.wait_for(lambda: _running_workers(study, 1, other), 60, what="its trial")
         os.kill(parent.pid, signal.SIGKILL)  # then the parent: its other worker follows it
         pg.wait_for(lambda: not _alive(other), 60, what="the orphan to end")
-        out, _ = parent.communicate(timeout=60)
+        parent.wait(timeout=60)
+        reader.join(timeout=60)
     finally:
         if parent.poll() is None:
             parent.kill()
-    line = f"(pid {victim}) was killed by SIGKILL during trial {running[victim]}"
-    assert line in out, out
     assert main(["study", "resume", str(path)]) == 0
     trials = _study_of(path).trials
     assert TrialState.RUNNING not in [t.state for t in trials]
