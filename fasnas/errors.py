@@ -30,5 +30,9 @@ class StorageError(FasnasError):
     """An Optuna storage or artifact store is unreachable, refused us, or disagrees with us."""
 
 
+class MissingStudyError(StorageError):
+    """The storage, or the study in it, does not exist (yet: a creator may be on its way)."""
+
+
 class OutputError(FasnasError):
     """A file or folder the user asked for cannot be written (read-only, full, not a folder)."""

@@ -23,6 +23,11 @@ A trial's record (keys as stored)::
     baseline, kd, bench_seed                              a bench entry (fixed trial)
     confirm_of, confirm_index                             a confirmation: trial confirmed,
                                                           which of its new seeds (fixed trial)
+
+``worker`` is ``{host, pid, pid_start, index, join, seed}``: ``join`` is the worker's join index
+(its entry in the study's ledger) and ``seed`` its sampler seed. The ledger (``<study>-ledger``,
+:mod:`fasnas.search.ledger`) holds one trial per joining worker (its ``worker``) and one per
+claim (``claim``: e.g. ``retry.<n>``).
 """
 
 from __future__ import annotations
@@ -60,6 +65,9 @@ KD = "kd"
 BENCH_SEED = "bench_seed"
 CONFIRM_OF = "confirm_of"
 CONFIRM_INDEX = "confirm_index"
+CLAIM = "claim"  # a ledger entry's claim key
+WORKER_JOIN = "join"  # in ``worker``: the join index (ledger entry number)
+WORKER_SEED = "seed"  # in ``worker``: the sampler seed
 _METRICS = "metrics."
 _HTER = "hter."
 _SELECTION = "selection."
@@ -83,6 +91,7 @@ _RETRIED_BY = "retried_by."
 
 BENCH_SUFFIX = "-bench"  # the bench study of study X is X-bench
 CONFIRM_SUFFIX = "-confirm"  # the confirmations of study X's candidates are in X-confirm
+LEDGER_SUFFIX = "-ledger"  # joins and claims of study X (fasnas.search.ledger) are in X-ledger
 
 
 def bench_study_name(study_name: str) -> str:
@@ -118,6 +127,26 @@ def artifacts_key(protocol: str) -> str:
 def reused_key(protocol: str) -> str:
     """The key naming the trial whose protocol result a retry reused."""
     return f"{_REUSED}{protocol}"
+
+
+def ledger_study_name(study_name: str) -> str:
+    """The companion study holding joins and claims of a study: ``<name>-ledger``."""
+    return study_name + LEDGER_SUFFIX
+
+
+def retry_claim_key(number: int) -> str:
+    """The ledger claim of the one retry of trial ``number``."""
+    return f"retry.{number}"
+
+
+def join_attrs(worker: dict[str, Any]) -> dict[str, Any]:
+    """The user attributes of a ledger entry recording a joining worker."""
+    return {WORKER: dict(worker)}
+
+
+def claim_attrs(key: str, worker: dict[str, Any]) -> dict[str, Any]:
+    """The user attributes of a ledger entry claiming ``key`` for ``worker``."""
+    return {CLAIM: key, WORKER: dict(worker)}
 
 
 def retried_by_key(number: int) -> str:
@@ -205,6 +234,21 @@ class TrialRecord:
     def heartbeat(self) -> float | None:
         return self.attrs.get(HEARTBEAT)
 
+    @property
+    def join_index(self) -> int | None:
+        """The join index of the worker that ran the trial (None before issue 16)."""
+        return self.worker.get(WORKER_JOIN)
+
+    @property
+    def sampler_seed(self) -> int | None:
+        """The sampler seed of the worker that ran the trial."""
+        return self.worker.get(WORKER_SEED)
+
+    @property
+    def claim(self) -> str | None:
+        """A ledger entry's claim key (None for a join entry)."""
+        return self.attrs.get(CLAIM)
+
     def metrics(self, protocol: str) -> dict[str, Any] | None:
         """One protocol's metrics (``{"test-eer": {...}, "source-threshold": {...}, ...}``)."""
         found = self.attrs.get(metrics_key(protocol))
@@ -234,6 +278,18 @@ class TrialRecord:
 
     def artifact_ids(self, protocol: str) -> Any:
         return self.attrs.get(artifacts_key(protocol))
+
+    def finished_protocols(self, protocols: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The protocols the trial finished, ``{P: {"result": id, "weights": id}}``: those whose
+        result and weights are saved, which a retry takes over. Status and recovery both read
+        this one rule (metrics are written after the artifacts, so a trial killed in between
+        finished the protocol all the same)."""
+        found = {}
+        for protocol in protocols:
+            ids = self.artifact_ids(protocol)
+            if isinstance(ids, dict) and {"result", "weights"} <= set(ids):
+                found[protocol] = ids
+        return found
 
     @property
     def bench_key(self) -> tuple[str, bool, int] | None:

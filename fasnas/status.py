@@ -167,7 +167,7 @@ def status_snapshot(study, *, storage: str, now: float | None = None) -> StatusS
             worker = trial_record.worker
             beat = trial_record.heartbeat
             start = trial.datetime_start.timestamp() if trial.datetime_start else None
-            done = trial_record.done_protocols(protocols)
+            done = tuple(trial_record.finished_protocols(protocols))  # what a retry reuses
             snapshot.running.append(
                 RunningTrial(
                     number=trial.number,

@@ -66,7 +66,10 @@ def study(tmp_path):
         retry_of=3,
         heartbeat=beat,
         worker={"host": "gpu-1", "pid": 11, "index": 0},
-        **{"metrics.M": {"test-eer": {"hter": 0.1}}},
+        **{
+            "metrics.M": {"test-eer": {"hter": 0.1}},
+            "artifact.M": {"result": "r", "weights": "w"},
+        },
     )
     _add(
         study,
@@ -206,3 +209,21 @@ def test_an_honest_study_shows_its_rule_and_the_target_hter_of_the_front(tmp_pat
     assert header.index("mean source-val EER") < header.index("target mean HTER (test-eer)")
     assert lines[front + 2].split() == ["1", "vit", "8.00%", "0.0100", "5.00%"]
     assert lines[front + 3].split() == ["0", "vit", "4.00%", "0.0200", "15.00%"]
+
+
+def test_status_and_recovery_agree_on_the_protocols_a_trial_finished(tmp_path) -> None:
+    from optuna.storages.journal import JournalFileBackend
+
+    from fasnas.search.artifacts import finished_protocols
+
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(tmp_path / "p.journal")))
+    study = optuna.create_study(study_name="p", storage=storage, directions=["minimize"] * 2)
+    study.set_user_attr("config", {"protocols": ["M", "C", "I"]})
+    ids = {"result": "r", "weights": "w"}
+    # killed after saving M's artifacts, before its metrics; C has metrics but no weights
+    attrs = {"artifact.M": ids, "metrics.C": {}, "artifact.C": {"result": "r"}}
+    _add(study, TrialState.RUNNING, start=990, heartbeat=NOW, **attrs)
+    running = status_snapshot(study, storage="x", now=NOW).running[0]
+    reused = finished_protocols(study.trials[0].user_attrs, ("M", "C", "I"))
+    assert running.protocols_done == tuple(reused) == ("M",)
+    assert "protocols done: M" in format_status(status_snapshot(study, storage="x", now=NOW))

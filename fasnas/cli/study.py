@@ -1,5 +1,6 @@
-"""``fasnas study run | start | worker | resume | confirm | status | prune`` and ``fasnas bench``:
-parse, then delegate to :mod:`fasnas.search.commands` and :mod:`fasnas.status`."""
+"""``fasnas study run | start | worker | resume | confirm | status | prune | replay`` and
+``fasnas bench``: parse, then delegate to :mod:`fasnas.search.commands`,
+:mod:`fasnas.search.replay` and :mod:`fasnas.status`."""
 
 from __future__ import annotations
 
@@ -118,6 +119,13 @@ def _study_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_replay(args: argparse.Namespace) -> int:
+    from fasnas.config import load_config
+    from fasnas.search.replay import replay_trial
+
+    return replay_trial(load_config(args.config), args.trial, storage=args.storage)
+
+
 def _add_study(commands: argparse._SubParsersAction) -> None:
     study = commands.add_parser("study", help="run architecture-search studies")
     sub = study.add_subparsers(dest="study_command", required=True)
@@ -157,7 +165,8 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
         "--index",
         type=int,
         default=None,
-        help="worker index for its sampler seed (default: from host name and pid)",
+        help="worker index, a label (default: from host name and pid); the sampler seed "
+        "comes from the study's join order",
     )
     worker.add_argument(
         "--device", default=None, help="cpu | cuda | cuda:N for this worker (default: config)"
@@ -217,6 +226,14 @@ def _add_study(commands: argparse._SubParsersAction) -> None:
     estimate.add_argument("--device", default=None, help="cpu | cuda | cuda:N (default: config)")
     estimate.add_argument("--storage", default=None, help=storage_help)
     estimate.set_defaults(handler=_study_estimate)
+
+    replay = sub.add_parser(
+        "replay", help="re-run one trial from its record; print stored vs new metrics"
+    )
+    add_config(replay)
+    replay.add_argument("--trial", type=int, required=True, help="the trial number")
+    replay.add_argument("--storage", default=None, help=storage_help)
+    replay.set_defaults(handler=_study_replay)
 
     status = sub.add_parser(
         "status", help="trial counts, Pareto front, running trials and ETA of a study"

@@ -168,13 +168,9 @@ def read_weights(store, artifact_id: str) -> dict[str, Any]:
 
 
 def finished_protocols(user_attrs: dict[str, Any], protocols: tuple[str, ...]) -> dict[str, dict]:
-    """The protocols a trial finished: ``{P: {"result": id, "weights": id}}``."""
-    found = {}
-    for protocol in protocols:
-        ids = record.TrialRecord(user_attrs).artifact_ids(protocol)
-        if isinstance(ids, dict) and {"result", "weights"} <= set(ids):
-            found[protocol] = ids
-    return found
+    """The protocols a trial finished: ``{P: {"result": id, "weights": id}}``; the one rule
+    that ``status`` also reads (:meth:`fasnas.record.TrialRecord.finished_protocols`)."""
+    return record.TrialRecord(user_attrs).finished_protocols(protocols)
 
 
 def _copy(trial, store, artifact_id: str, filename: str) -> str:

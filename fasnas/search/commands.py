@@ -28,11 +28,12 @@ from fasnas.errors import ConfigError
 from fasnas.search import confirm
 from fasnas.search.bench import completed_keys, enqueue_entries
 from fasnas.search.processes import assign_devices, check_devices, spawn_workers
-from fasnas.search.recovery import recover
+from fasnas.search.recovery import last_trial_of, recover
 from fasnas.search.session import (
     BENCH,
     CONFIRM,
     SEARCH,
+    STUDY_WAIT_S,
     Role,
     StudySession,
     check_budget_options,
@@ -110,6 +111,7 @@ def _run_local(
         role_flag=session.role.worker_flag,
         echo=echo,
         quiet=quiet,
+        trial_of=lambda pid: last_trial_of(session.study, pid),
     )
 
 
@@ -163,7 +165,7 @@ def attach_worker(
     if device is not None:
         check_device(device, "--device")
         config = dataclasses.replace(config, device=device)
-    session = open_session(config, role=role, storage=storage)
+    session = open_session(config, role=role, storage=storage, wait_s=STUDY_WAIT_S)
     result = run_worker(session, index=index, echo=echo or _echo_default(), quiet=quiet)
     return StudyOutcome(result.exit_code, [result.summary()])
 

@@ -6,15 +6,24 @@ lost or silently duplicated.
 **Stale trials.** Each running trial records ``worker`` = ``{host, pid, pid_start, index,
 seed}`` and a ``heartbeat`` (Unix time, refreshed by its worker). A RUNNING trial is stale when
 its worker runs on this host and that process is gone (or its pid now belongs to another
-process), or when its last heartbeat is older than the grace period. On RDB storages
+process: the recorded start time, field 22 of ``/proc/<pid>/stat``, differs), when its last
+heartbeat is older than the grace period, or when it has no worker record
+:data:`UNRECORDED_AFTER_S` seconds after it started (its process died between Optuna's
+``ask()`` and the record, which is written first thing). On RDB storages
 (SQLite, PostgreSQL, MySQL) Optuna's own heartbeat also fails stale trials, in every worker
 before each trial, and calls :class:`RetryStaleTrial`; journal storages have no heartbeat, so
 ``fasnas study resume`` runs :func:`recover`.
 
 **Failing.** :func:`fail_trial` records ``fail_reason`` and then moves the trial to FAIL through
-the storage. The state change is the atomic claim: storages refuse to finish a finished trial
-(``UpdateFinishedTrialError``), so among workers and resumers racing for the same trial exactly
-one wins, and only the winner enqueues a retry.
+the storage; a storage refuses to finish a finished trial (``UpdateFinishedTrialError``). That
+refusal is not a claim everywhere (SQLite reads the state outside its write lock, and a trial
+its worker failed itself, ``interrupted``, is already FAIL), so the retry has its own claim.
+
+**Exactly one retry.** :func:`enqueue_retry` first claims ``retry.<n>`` in the study's ledger
+(:func:`fasnas.search.ledger.claim`, atomic on PostgreSQL, SQLite and the journal file); only
+the one winner enqueues, whether the claimants are concurrent ``study resume`` calls, workers'
+own recovery or Optuna's heartbeat callback. A claimant that dies between its claim and the
+enqueue leaves that trial unretried (``status`` lists it as awaiting a retry).
 
 **Retries.** :func:`enqueue_retry` enqueues a WAITING trial with the same parameters and user
 attributes ``retry_of`` (the trial it retries), ``retry_root`` (the first of the chain),
@@ -40,9 +49,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from fasnas import record
+from fasnas.search import ledger
 
 RETRYABLE_PREFIXES = ("interrupted", "stale", "artifact-store", "setup")
 BUDGET_SPENT = "budget-spent"
+UNRECORDED_AFTER_S = 60.0  # a RUNNING trial still without a worker record after this is lost
 
 
 def this_host() -> str:
@@ -111,17 +122,47 @@ def heartbeat_of(trial) -> float | None:
     return None
 
 
-def stale_reason(trial, *, grace_period: float, host: str, now: float) -> str | None:
+def stale_reason(
+    trial,
+    *,
+    grace_period: float,
+    host: str,
+    now: float,
+    unrecorded_after: float = UNRECORDED_AFTER_S,
+) -> str | None:
     """Why a RUNNING trial is stale, or None when it may still be alive."""
     worker = record.TrialRecord.of(trial).worker
     if isinstance(worker, dict) and worker.get("host") == host and "pid" in worker:
         pid = int(worker["pid"])
-        if not process_alive(pid, worker.get("pid_start")):
+        if not process_alive(pid):
             return f"stale: worker process {pid} on {host} is gone"
+        if not process_alive(pid, worker.get("pid_start")):
+            return f"stale: worker process {pid} on {host} is gone (its pid was reused)"
+    started = trial.datetime_start.timestamp() if trial.datetime_start else None
+    if not worker and started is not None and now - started > unrecorded_after:
+        return f"stale: no worker record {now - started:.0f}s after it started"
     beat = heartbeat_of(trial)
     if beat is not None and now - beat > grace_period:
         return f"stale: no heartbeat for {now - beat:.0f}s (grace period {grace_period:.0f}s)"
     return None
+
+
+def last_trial_of(study, pid: int, host: str | None = None) -> tuple[int, bool] | None:
+    """``(number, still RUNNING)`` of the last trial that process ``pid`` on ``host`` (this
+    host) ran, or None when it ran none."""
+    from optuna.trial import TrialState
+
+    host = host or this_host()
+    ran = [
+        trial
+        for trial in study.get_trials(deepcopy=False)
+        if record.TrialRecord.of(trial).worker.get("pid") == pid
+        and record.TrialRecord.of(trial).worker.get("host") == host
+    ]
+    if not ran:
+        return None
+    last = max(ran, key=lambda trial: trial.number)
+    return last.number, last.state == TrialState.RUNNING
 
 
 def trial_by_number(study, number: int):
@@ -141,11 +182,20 @@ def retry_links(study, trials: Iterable | None = None) -> dict[int, int]:
     return links
 
 
-def enqueue_retry(study, trial, reason: str) -> int:
-    """Enqueue a retry of the finished ``trial`` and link both ways; returns its number."""
+def claim_retry(study, number: int) -> bool:
+    """Claim the one retry of trial ``number`` in the study's ledger (True: this process won)."""
+    who = {"host": this_host(), "pid": os.getpid()}
+    return ledger.claim(study._storage, study.study_name, record.retry_claim_key(number), who)
+
+
+def enqueue_retry(study, trial, reason: str) -> int | None:
+    """Enqueue the retry of the finished ``trial`` and link both ways; returns its number, or
+    None when another process claimed that retry first."""
     import optuna
     from optuna.trial import TrialState
 
+    if not claim_retry(study, trial.number):
+        return None
     user_attrs = record.retry_attrs(record.TrialRecord.of(trial), trial.number, reason)
     template = optuna.trial.create_trial(
         state=TrialState.WAITING,
@@ -175,8 +225,9 @@ def fail_trial(study, trial, reason: str) -> bool:
 class RetryStaleTrial:
     """Optuna ``heartbeat_stale_trial_callback`` (RDB storages): enqueue a linked retry.
 
-    Optuna calls it with the trial it has just failed for a stale heartbeat, in the one process
-    that failed it, so each stale trial gets exactly one retry.
+    Optuna calls it with the trial it has just failed for a stale heartbeat, in the process
+    that failed it (on SQLite two processes may both believe they did); the ledger claim in
+    :func:`enqueue_retry` leaves exactly one retry.
     """
 
     def __init__(self, max_retries: int) -> None:
@@ -211,6 +262,7 @@ def recover(
     max_retries: int,
     host: str | None = None,
     now: float | None = None,
+    unrecorded_after: float = UNRECORDED_AFTER_S,
 ) -> RecoveryReport:
     """Fail stale RUNNING trials, then enqueue a retry for every retryable failure without one.
 
@@ -220,6 +272,7 @@ def recover(
         max_retries: Retries allowed per chain (``retry_count`` of the retry).
         host: This host's name (default: :func:`this_host`).
         now: Unix time (default: now).
+        unrecorded_after: Seconds after which a RUNNING trial without a worker record is lost.
     """
     import warnings
 
@@ -233,7 +286,9 @@ def recover(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.fail_stale_trials(study)  # RDB heartbeat: fails + RetryStaleTrial
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        reason = stale_reason(trial, grace_period=grace_period, host=host, now=now)
+        reason = stale_reason(
+            trial, grace_period=grace_period, host=host, now=now, unrecorded_after=unrecorded_after
+        )
         if reason is not None and fail_trial(study, trial, reason):
             report.failed.append((trial.number, reason))
     trials = study.get_trials(deepcopy=False)
@@ -245,5 +300,7 @@ def recover(
         if record.TrialRecord.of(trial).retry_count >= max_retries:
             report.given_up.append((trial.number, f"{max_retries} retries already"))
             continue
-        report.retried.append((trial.number, enqueue_retry(study, trial, reason)))
+        retry = enqueue_retry(study, trial, reason)
+        if retry is not None:
+            report.retried.append((trial.number, retry))
     return report

@@ -11,7 +11,8 @@ The record. At creation the study stores (through :mod:`fasnas.record`) ``config
 fingerprint, :mod:`fasnas.search.fingerprint`), ``config_hash``, ``created_at``, ``budget``,
 ``objective_hter``, ``search`` and ``versions``. A process whose fingerprint differs refuses to
 join with one line naming the first differing field; a joining process waits up to
-:data:`RECORD_WAIT_S` for the creator to finish the record.
+:data:`RECORD_WAIT_S` for the creator to finish the record, and a ``study worker`` started
+together with ``study start`` waits up to :data:`STUDY_WAIT_S` for the study to exist.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 
 from fasnas import record
 from fasnas.config import StudyConfig
-from fasnas.errors import ConfigError, StorageError
+from fasnas.errors import ConfigError, MissingStudyError, StorageError
 from fasnas.schema import is_number
 from fasnas.search.artifacts import AtomicFileSystemArtifactStore, open_artifact_store
 from fasnas.search.bench import BenchSpace
@@ -42,6 +43,7 @@ from fasnas.storage import create_or_load, describe_url, open_storage, require_s
 from fasnas.versions import installed_versions
 
 RECORD_WAIT_S = 30.0  # how long a joining process waits for a study's creator to record it
+STUDY_WAIT_S = 30.0  # how long `study worker` waits for a study that `study start` creates
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,7 @@ def open_session(
     storage: str | None = None,
     create: bool = False,
     sampler_seed: int | None = None,
+    wait_s: float = 0.0,
 ) -> StudySession:
     """Open the study of ``config`` in ``role``; every check runs before anything is written.
 
@@ -175,6 +178,8 @@ def open_session(
         storage: A storage URL overriding the config's (``--storage``).
         create: Create the study when it does not exist (``study start``, ``bench``).
         sampler_seed: Seed of this process's sampler (default: the config's seed).
+        wait_s: Without ``create``, how long to wait for a missing storage or study to appear
+            (a ``study start`` launched at the same moment is creating it).
 
     Raises:
         StorageError: Unreachable storage, bad credentials, a missing study (without
@@ -188,23 +193,31 @@ def open_session(
     fingerprint = role.fingerprint(config)
     url = config.storage_url(storage)
     artifact_store = open_artifact_store(config, check=True)
-    opened = open_storage(
-        url,
-        must_exist=not create,
-        heartbeat_interval=settings.heartbeat_interval,
-        grace_period=settings.grace_period,
-        stale_callback=RetryStaleTrial(settings.max_retries),
-    )
     seed = config.seed if sampler_seed is None else sampler_seed
     sampler = make_sampler(settings.sampler, seed)
-    study, created = create_or_load(
-        opened,
-        role.study_name(config),
-        config.objective.directions,
-        sampler,
-        url=url,
-        create=create,
-    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            opened = open_storage(
+                url,
+                must_exist=not create,
+                heartbeat_interval=settings.heartbeat_interval,
+                grace_period=settings.grace_period,
+                stale_callback=RetryStaleTrial(settings.max_retries),
+            )
+            study, created = create_or_load(
+                opened,
+                role.study_name(config),
+                config.objective.directions,
+                sampler,
+                url=url,
+                create=create,
+            )
+            break
+        except MissingStudyError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.25)
     if created:
         record_study(study, config, role, fingerprint)
     else:

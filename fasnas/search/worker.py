@@ -5,13 +5,14 @@ Owns what one worker does between joining a study and leaving it. A worker is on
 runs trials one after another until the study's global budget is spent
 (:class:`Budget`), or it is told to stop.
 
-- **Seeds.** Each worker's sampler is seeded with :func:`derive_seed` (study seed, worker
-  index, and the number of trials in the study when the worker joined). Local workers have
-  indices 0..N-1; a ``study worker`` takes ``--index`` or, by default, :func:`default_index`
-  (from its host name and pid, >= 1000). The join point matters: worker 0 of a continued or
-  resumed study must not replay the proposals of worker 0's first run (a seeded sampler's
-  random phase would propose the same parameters again). Every trial records ``worker`` =
-  ``{host, pid, pid_start, index, joined_at, seed}``.
+- **Seeds.** Each worker process joins the study's ledger (:mod:`fasnas.search.ledger`) and
+  gets a join index that no other process of the study has, however many start at once on
+  however many machines; its sampler is seeded with :func:`fasnas.search.ledger.derive_seed`
+  (study seed, join index), so no two workers share a seed and none replays another's
+  proposals (a continued or resumed study's workers join with new indices). Local workers have
+  indices 0..N-1 (a label); a ``study worker`` takes ``--index`` or, by default,
+  :func:`default_index` (from its host name and pid, >= 1000). Every trial records ``worker`` =
+  ``{host, pid, pid_start, index, join, seed}``.
 - **Heartbeat.** While a trial runs, a thread writes the trial's ``heartbeat`` user attribute
   (Unix time) every ``search.heartbeat_interval`` seconds, on every storage; RDB storages also
   run Optuna's own heartbeat. ``fasnas study resume`` and ``status`` read it.
@@ -24,7 +25,6 @@ runs trials one after another until the study's global budget is spent
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 import threading
@@ -36,6 +36,7 @@ from typing import Any
 
 from fasnas import record
 from fasnas.objective import StudentObjective, TrialFailed
+from fasnas.search import ledger
 from fasnas.search.artifact_settings import KEEP_ALL
 from fasnas.search.budget import Budget
 from fasnas.search.early_stop import build_early_stopper
@@ -46,14 +47,6 @@ from fasnas.search.settings import make_sampler
 
 INTERRUPTED = "interrupted"
 EXIT_INTERRUPTED = 130
-
-
-def derive_seed(study_seed: int, worker_index: int, joined_at: int = 0) -> int:
-    """The sampler seed of worker ``worker_index`` that joined when the study had
-    ``joined_at`` trials: sha256 of the three, in ``[0, 2**31 - 1)``."""
-    text = f"fasnas-worker:{study_seed}:{worker_index}:{joined_at}"
-    digest = hashlib.sha256(text.encode()).digest()
-    return int.from_bytes(digest[:8], "big") % (2**31 - 1)
 
 
 def default_index(host: str, pid: int) -> int:
@@ -69,16 +62,19 @@ class WorkerInfo:
     pid: int
     pid_start: int | None  # process start (clock ticks since boot), tells a reused pid apart
     index: int
-    joined_at: int  # trials in the study when this worker joined
-    seed: int
+    join: int  # join index: this process's entry in the study's ledger
+    seed: int  # sampler seed, derived from the study seed and ``join``
 
     @classmethod
-    def current(cls, index: int | None, study_seed: int, joined_at: int) -> WorkerInfo:
-        """This process as worker ``index`` (default: :func:`default_index`)."""
+    def joining(cls, index: int | None, study_seed: int, storage, study_name: str) -> WorkerInfo:
+        """This process as worker ``index`` (default: :func:`default_index`), joined to the
+        ledger of ``study_name`` (one new entry)."""
         host, pid = this_host(), os.getpid()
         index = default_index(host, pid) if index is None else index
-        seed = derive_seed(study_seed, index, joined_at)
-        return cls(host, pid, process_start(pid), index, joined_at, seed)
+        started = process_start(pid)
+        who = {"host": host, "pid": pid, "pid_start": started, "index": index}
+        join = ledger.join(storage, study_name, who)
+        return cls(host, pid, started, index, join, ledger.derive_seed(study_seed, join))
 
     def as_attr(self) -> dict[str, Any]:
         return {
@@ -86,8 +82,8 @@ class WorkerInfo:
             "pid": self.pid,
             "pid_start": self.pid_start,
             "index": self.index,
-            "joined_at": self.joined_at,
-            "seed": self.seed,
+            record.WORKER_JOIN: self.join,
+            record.WORKER_SEED: self.seed,
         }
 
 
@@ -320,12 +316,10 @@ def run_worker(
     import torch
 
     config, role = session.config, session.role
-    joined_at = len(session.study.get_trials(deepcopy=False))
-    info = WorkerInfo.current(index, config.seed, joined_at)
+    name = session.study.study_name
+    info = WorkerInfo.joining(index, config.seed, session.study._storage, name)
     sampler = make_sampler(config.search.sampler, info.seed)
-    study = optuna.load_study(
-        study_name=session.study.study_name, storage=session.study._storage, sampler=sampler
-    )
+    study = optuna.load_study(study_name=name, storage=session.study._storage, sampler=sampler)
     # one line per trial is ours (trial_line); Optuna's own "Trial N failed" warnings would
     # print tracebacks for interrupted trials
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -333,7 +327,9 @@ def run_worker(
     objective = build_objective(session, study)
     prefix = f"[worker {info.index} {info.host}:{info.pid}]"
     if not quiet:
-        echo(f"{prefix} joined study {study.study_name!r} (sampler seed {info.seed})")
+        echo(
+            f"{prefix} joined study {name!r} as its worker #{info.join} (sampler seed {info.seed})"
+        )
     ran = 0
 
     retention = config.artifacts if role.name == "search" else None

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-from fasnas.errors import StorageError
+from fasnas.errors import MissingStudyError, StorageError
 
 CONNECT_TIMEOUT_S = 10  # PostgreSQL connect timeout, so an unreachable server fails fast
 RACE_ATTEMPTS = 8  # attempts at opening/creating while another process does the same
@@ -197,7 +197,7 @@ class RDBScheme(Scheme):
             ) as error:
                 text = one_line(error.__cause__ or error)
                 if options.must_exist and ("does not exist" in text or "no such table" in text):
-                    raise StorageError(
+                    raise MissingStudyError(
                         f"{where}: holds no Optuna study; create one with `fasnas study start`"
                     ) from None
                 if is_race(error) and attempt + 1 < RACE_ATTEMPTS:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from fasnas.errors import StorageError
+from fasnas.errors import MissingStudyError, StorageError
 from fasnas.storage.schemes import RACE_ATTEMPTS, backoff, is_race, one_line
 from fasnas.storage.urls import describe_url
 
@@ -26,7 +26,7 @@ def require_study(storage: Any, name: str, url: str) -> int:
         return storage.get_study_id_from_name(name)
     except KeyError:
         names = study_names(storage)
-        raise StorageError(
+        raise MissingStudyError(
             f"storage {describe_url(url)}: study {name!r} does not exist (studies there: "
             f"{names}); create it with `fasnas study start`"
         ) from None

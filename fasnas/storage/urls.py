@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fasnas._io import strerror
-from fasnas.errors import ConfigError, StorageError
+from fasnas.errors import ConfigError, MissingStudyError, StorageError
 from fasnas.storage.schemes import SCHEMES, OpenOptions, Scheme, safe_url
 
 JOURNAL_PREFIX = "journal:"
@@ -120,7 +120,7 @@ def open_storage(
     path = scheme.local_file(url)
     if path is not None:
         if must_exist and not path.is_file():
-            raise StorageError(f"{where}: no such file; create it with `fasnas study start`")
+            raise MissingStudyError(f"{where}: no such file; create it with `fasnas study start`")
         if not path.parent.is_dir():
             raise StorageError(f"{where}: folder {path.parent} does not exist")
         if writable and path.exists():

@@ -87,6 +87,47 @@ def test_stale_rules() -> None:
     )
 
 
+def _stat_start(pid: int) -> int:
+    """Field 22 of /proc/<pid>/stat, read here independently of fasnas."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return int(handle.read().rsplit(")", 1)[1].split()[19])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs Linux /proc")
+def test_a_reused_pid_is_stale_although_the_process_lives(tmp_path) -> None:
+    # a live process whose pid matches the record but which started at another time: the pid
+    # was given to a new process after the worker died
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        now = time.time()
+        started = _stat_start(sleeper.pid)
+        worker = {"host": HOST, "pid": sleeper.pid, "pid_start": started - 1}
+        trial = optuna.trial.create_trial(
+            state=TrialState.RUNNING, user_attrs={"worker": worker, "heartbeat": now}
+        )
+        assert stale_reason(trial, grace_period=30, host=HOST, now=now) == (
+            f"stale: worker process {sleeper.pid} on {HOST} is gone (its pid was reused)"
+        )
+        trial.user_attrs["worker"] = {**worker, "pid_start": started}  # the same process
+        assert stale_reason(trial, grace_period=30, host=HOST, now=now) is None
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_a_running_trial_without_a_worker_record_is_lost_after_the_bound(study) -> None:
+    trial = study.ask()  # its process died before writing the record
+    frozen = study.trials[trial.number]
+    started = frozen.datetime_start.timestamp()
+    assert stale_reason(frozen, grace_period=600, host=HOST, now=started + 59) is None
+    assert stale_reason(frozen, grace_period=600, host=HOST, now=started + 61) == (
+        "stale: no worker record 61s after it started"
+    )
+    report = recover(study, grace_period=600, max_retries=3, now=started + 61)
+    assert report.failed == [(trial.number, "stale: no worker record 61s after it started")]
+    assert report.retried == [(trial.number, trial.number + 1)]
+
+
 def test_recover_fails_stale_trials_and_retries_each_once(study) -> None:
     now = time.time()
     alive = {"host": HOST, "pid": os.getpid(), "pid_start": process_start(os.getpid())}

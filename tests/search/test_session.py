@@ -113,7 +113,9 @@ def _error(capsys) -> str:
     return err[0]
 
 
-def test_worker_and_resume_need_an_existing_study(quick, capsys) -> None:
+def test_worker_and_resume_need_an_existing_study(quick, capsys, monkeypatch) -> None:
+    # `study worker` waits for a study that a `study start` may be creating; not here
+    monkeypatch.setattr("fasnas.search.commands.STUDY_WAIT_S", 0.0)
     journal = quick.parent / "tiny.journal"
     for command in ("worker", "resume", "status"):
         assert main(["study", command, str(quick)]) == 2

@@ -14,23 +14,25 @@ import pytest
 from optuna.trial import FrozenTrial, TrialState
 
 from fasnas.search.budget import Budget
+from fasnas.search.ledger import derive_seed
 from fasnas.search.worker import (
     Heartbeat,
     InterruptGuard,
     WorkerInterrupted,
     default_index,
-    derive_seed,
 )
 
 HERE = Path(__file__).parent
 
 
 def test_worker_seeds_follow_the_documented_rule() -> None:
-    digest = hashlib.sha256(b"fasnas-worker:0:1:5").digest()
-    assert derive_seed(0, 1, 5) == int.from_bytes(digest[:8], "big") % (2**31 - 1)
-    seeds = {derive_seed(7, index, joined) for index in range(50) for joined in range(4)}
-    assert len(seeds) == 200 and all(0 <= s < 2**31 - 1 for s in seeds)
-    assert derive_seed(7, 3, 0) != derive_seed(8, 3, 0)
+    digest = hashlib.sha256(b"fasnas-worker:0").digest()
+    base = int.from_bytes(digest[:8], "big") % (2**31 - 1)
+    assert derive_seed(0, 0) == base
+    assert derive_seed(0, 5) == (base + 5 * 1_000_003) % (2**31 - 1)
+    seeds = {derive_seed(7, join) for join in range(5000)}
+    assert len(seeds) == 5000 and all(0 <= s < 2**31 - 1 for s in seeds)
+    assert derive_seed(7, 3) != derive_seed(8, 3)
     assert default_index("h", 1) >= 1000 and default_index("h", 1) != default_index("h", 2)
 
 
