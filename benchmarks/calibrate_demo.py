@@ -58,11 +58,11 @@ def report(config_path: Path) -> None:
     """Print the three checks read from the study behind ``config_path``."""
     config = load_config(config_path)
     url = config.storage_url(None)
-    confirm = confirm_study_name(config.name)
+    confirm, bench = confirm_study_name(config.name), bench_study_name(config.name)
     data = load_report_data(
         url,
         config.name,
-        bench_study_name=bench_study_name(config.name),
+        bench_study_name=bench if study_exists(url, bench) else None,
         confirm_study_name=confirm if study_exists(url, confirm) else None,
         importances=False,
         teacher_reference=teacher_reference(config),
@@ -81,8 +81,8 @@ def report(config_path: Path) -> None:
         f"{np.nanmin(single):.2f}% (trial {int(best['number'])}, {best['family']}); "
         f"gap to the teacher {np.nanmin(single) - teacher:+.2f} points"
     )
-    if len(data.confirmed):
-        on_front = data.confirmed[data.confirmed["confirmed_front"]]
+    on_front = data.confirmed[(data.confirmed["n"] > 1) & data.confirmed["confirmed_front"]]
+    if len(on_front):
         means = 100 * on_front["mean_hter_source_threshold_mean"].to_numpy(dtype=float)
         where = on_front.iloc[int(np.nanargmin(means))]
         print(
@@ -96,7 +96,10 @@ def report(config_path: Path) -> None:
         f"front span: {len(front)} points, {gmacs.min():.5f}-{gmacs.max():.5f} GMACs "
         f"({gmacs.max() / gmacs.min():.1f}x)"
     )
-    board = data.baselines_at[HONEST]
+    board = data.baselines_at.get(HONEST)
+    if board is None or "kd_gain_mean" not in board:
+        print("bench: no paired CE and KD runs yet")
+        return
     kd = board[board["kd"] == True]  # noqa: E712 (a nullable column)
     print("bench, target HTER at the source threshold (mean over seeds), KD - CE paired by seed:")
     for row in kd.to_dict("records"):
