@@ -29,6 +29,20 @@ def best_under_budget(front: pd.DataFrame, column: str, budget: float) -> pd.Ser
     return rows.sort_values([column, "gmacs", "number"], kind="stable").iloc[0]
 
 
+def best_points(front: pd.DataFrame, budget: float) -> dict[str, dict[str, list]]:
+    """Per threshold, the best front trial under ``budget`` as one plot point (none if none)."""
+    per = {}
+    for t in THRESHOLDS:
+        best = best_under_budget(front, target_column(t), budget)
+        found = best is not None
+        per[t] = {
+            "x": [float(best["gmacs"])] if found else [],
+            "y": [float(best[target_column(t)]) * 100] if found else [],
+            "text": [f"#{int(best['number'])}"] if found else [],
+        }
+    return per
+
+
 def budget_line(budget: float, ys: list[float]) -> dict[str, Any]:
     """The x and y of a vertical line at ``budget`` spanning ``ys`` (0-100 % when empty)."""
     finite = [y for y in ys if np.isfinite(y)]
@@ -58,19 +72,10 @@ def add_budget(figure: Any, switch: Any, front: pd.DataFrame, budget: float, ys)
         hoverinfo="skip",
         line={"color": BUDGET_COLOUR, "width": 2, "dash": "dash"},
     )
-    per = {}
-    for t in THRESHOLDS:
-        best = best_under_budget(front, target_column(t), budget)
-        found = best is not None
-        per[t] = {
-            "x": [float(best["gmacs"])] if found else [],
-            "y": [float(best[target_column(t)]) * 100] if found else [],
-            "text": [f"#{int(best['number'])}"] if found else [],
-        }
     switch.add(
         figure,
         go.Scatter,
-        per,
+        best_points(front, budget),
         mode="markers+text",
         textposition="top right",
         name=f"best under {budget:g} GMACs",

@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from fasnas.report.budget import BUDGET_COLOUR, best_under_budget, budget_line
+from fasnas.report.budget import BUDGET_COLOUR, best_points, best_under_budget, budget_line
 from fasnas.report.frames import THRESHOLDS
 from fasnas.report.honesty import target_column
 from fasnas.report.switch import FigureSwitch, short
@@ -101,19 +101,10 @@ def overlay_figure(studies: list[Any], budget: float | None = None):
 def _ring_best(figure, switch, front, budget: float, colour: str, name: str) -> None:
     import plotly.graph_objects as go
 
-    per = {}
-    for t in THRESHOLDS:
-        best = best_under_budget(front, target_column(t), budget)
-        found = best is not None
-        per[t] = {
-            "x": [float(best["gmacs"])] if found else [],
-            "y": [float(best[target_column(t)]) * 100] if found else [],
-            "text": [f"#{int(best['number'])}"] if found else [],
-        }
     switch.add(
         figure,
         go.Scatter,
-        per,
+        best_points(front, budget),
         mode="markers",
         name=f"{name}: best under {budget:g} GMACs",
         legendgroup=name,

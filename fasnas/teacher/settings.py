@@ -21,6 +21,15 @@ CACHE_DTYPES = ("float32", "bfloat16", "float16")  # teacher.cache_dtype
 RANDOM_INIT, PRETRAIN_INIT = "random", "pretrain"  # teacher.init values that name no file
 
 
+def check_steps(recipe, where: str) -> None:
+    """The checks every training recipe shares (iterations, lr, weight decay, batch, schedule)."""
+    at_least(recipe.iterations, 0, f"{where}.iterations", strict=True)
+    at_least(recipe.lr, 0, f"{where}.lr", strict=True)
+    at_least(recipe.weight_decay, 0, f"{where}.weight_decay")
+    at_least(recipe.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
+    one_of(recipe.schedule, LR_SCHEDULES, f"{where}.schedule")
+
+
 @dataclass(frozen=True)
 class TeacherRecipe:
     """FLIP's fine-tuning recipe (docs/flip.md §4); every field can be overridden in the config."""
@@ -40,11 +49,7 @@ class TeacherRecipe:
 
     def check(self, where: str) -> None:
         """Validate the recipe (``where`` is ``<file>: teacher.train``)."""
-        at_least(self.iterations, 0, f"{where}.iterations", strict=True)
-        at_least(self.lr, 0, f"{where}.lr", strict=True)
-        at_least(self.weight_decay, 0, f"{where}.weight_decay")
-        at_least(self.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
-        one_of(self.schedule, LR_SCHEDULES, f"{where}.schedule")
+        check_steps(self, where)
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,7 @@ class PretrainRecipe:
 
     def check(self, where: str) -> None:
         """Validate the recipe (``where`` is ``<file>: teacher.pretrain``)."""
-        at_least(self.iterations, 0, f"{where}.iterations", strict=True)
-        at_least(self.lr, 0, f"{where}.lr", strict=True)
-        at_least(self.weight_decay, 0, f"{where}.weight_decay")
-        at_least(self.batch_per_group, 0, f"{where}.batch_per_group", strict=True)
-        one_of(self.schedule, LR_SCHEDULES, f"{where}.schedule")
+        check_steps(self, where)
 
 
 @dataclass(frozen=True)
