@@ -42,6 +42,17 @@ def png_unavailable_reason() -> str | None:
     return None
 
 
+def _render(fig: Any, attempts: int = 2) -> bytes | None:
+    """The PNG bytes of ``fig``, or None; a browser that fails to start (as under a heavy load)
+    gets a second try."""
+    for _ in range(attempts):
+        try:
+            return fig.to_image(format="png", **PNG_SIZE)
+        except Exception:  # noqa: BLE001, PERF203 - kaleido/browser errors vary; PNG is optional
+            continue
+    return None
+
+
 def write_png(fig: Any, path: Path) -> bool:
     """Write ``fig`` as a PNG to ``path`` atomically; False (nothing written) when unavailable.
 
@@ -56,9 +67,7 @@ def write_png(fig: Any, path: Path) -> bool:
     previous = os.environ.get("BROWSER_PATH")
     os.environ["BROWSER_PATH"] = str(find_chromium())
     try:
-        image = fig.to_image(format="png", **PNG_SIZE)
-    except Exception:  # noqa: BLE001 - kaleido/browser errors vary; the PNG is optional
-        return False
+        image = _render(fig)
     finally:
         if previous is None:
             os.environ.pop("BROWSER_PATH", None)
