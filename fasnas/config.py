@@ -101,7 +101,7 @@ class StudyConfig:
         """Where ``init: pretrained`` looks first (``students.weights_dir``)."""
         if self.students is not None:
             return self.students.weights_dir
-        return (self.base / "weights").resolve()
+        return _weights_dir({}, self.base)
 
     def artifact_dir(self) -> Path:
         """The artifact folder: ``artifacts:``, or ``<name>-artifacts`` beside the config."""
@@ -139,18 +139,18 @@ def _bench(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
 
 def _weights_dir(top: dict[str, Any], base: Path) -> Path:
     """``students.weights_dir`` of the raw config, resolved (default ``weights`` beside it)."""
+    from fasnas.students.settings import DEFAULT_WEIGHTS_DIR  # the package imports torch
+
     students = top.get("students")
     given = students.get("weights_dir") if isinstance(students, dict) else None
-    return (base / (given if isinstance(given, str) else "weights")).resolve()
+    return (base / (given if isinstance(given, str) else DEFAULT_WEIGHTS_DIR)).resolve()
 
 
-def _students(raw: Any, where: str, base: Path, top: dict[str, Any]) -> Any:
-    from fasnas.students.settings import DEFAULT_WEIGHTS_DIR, StudentSettings  # imports torch
+def _students(raw: Any, where: str, base: Path, top: dict[str, Any]) -> StudentSettings:
+    from fasnas.students.settings import StudentSettings
 
-    settings = schema.build(StudentSettings, raw, where, base=base)
-    if not isinstance(raw, dict) or "weights_dir" not in raw:
-        settings = replace(settings, weights_dir=(base / DEFAULT_WEIGHTS_DIR).resolve())
-    return settings
+    settings = schema.build(StudentSettings, raw, where, base=base)  # checks the types first
+    return replace(settings, weights_dir=_weights_dir(top, base))
 
 
 def _storage(raw: Any, where: str, base: Path, top: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ Run it with::
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ from fasnas.device import select_device
 from fasnas.errors import ConfigError, DataError
 from fasnas.teacher.resolve import model_spec
 from fasnas.teacher.settings import PRETRAIN_INIT
-from fasnas.teacher.train import freeze
+from fasnas.teacher.train import freeze, teacher_loss
 from fasnas.train import Augment, fit, seed_everything
 
 
@@ -87,11 +87,9 @@ def pretrain_teacher(config: StudyConfig, *, progress: bool = True) -> PretrainR
     model_name, model_cfg = model_spec(config.teacher)
     teacher = build_teacher("flip-it", model_name, model_cfg)  # the image-text loss of CLIP
     freeze(teacher, config.teacher.train.frozen, str(config.path))
-    train = config.teacher.train
-
-    def loss_fn(images: torch.Tensor, labels: torch.Tensor, index) -> torch.Tensor:
-        return torch.nn.functional.cross_entropy(teacher(images).float(), labels)
-
+    train = replace(config.teacher.train, mcl=False)  # FLIP-IT's loss only
+    device = select_device(config.device)
+    loss_fn = teacher_loss(teacher, train, frames, teacher.preprocess, device, config.seed)
     start = time.perf_counter()
     fit(
         teacher,
@@ -103,7 +101,7 @@ def pretrain_teacher(config: StudyConfig, *, progress: bool = True) -> PretrainR
         weight_decay=recipe.weight_decay,
         per_group=recipe.batch_per_group,
         seed=config.seed,
-        device=select_device(config.device),
+        device=device,
         augment=Augment(train.flip_p, train.saturation, train.saturation_p),
         optimizer="adam",
         schedule=recipe.schedule,
